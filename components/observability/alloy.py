@@ -1,0 +1,133 @@
+"""Grafana Alloy as the lab's OTLP gateway: one place applications send traces, metrics, logs.
+
+Applications only ever know Alloy's address; where each signal is stored is Alloy's concern,
+derived here from the specs of the stores that exist.
+"""
+
+from __future__ import annotations
+
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
+
+IMAGE = Image("grafana/alloy", "v1.21.2")
+UI_PORT = 12345
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+CONFIG_PATH = "/etc/alloy/config.alloy"
+DATA_PATH = "/var/lib/alloy/data"
+# The image creates user alloy (473) and owns the data directory with it, but defaults to root.
+ALLOY_USER = "473:473"
+
+
+def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
+    """The pipeline: OTLP in, memory limiter, batch, one exporter per signal.
+
+    Metrics go through Prometheus remote write so exemplars reach Mimir; logs use Loki's
+    native OTLP endpoint, which keeps trace_id as structured metadata for Grafana's links.
+    """
+    return f"""\
+logging {{
+  level  = "info"
+  format = "logfmt"
+}}
+
+otelcol.receiver.otlp "default" {{
+  grpc {{
+    endpoint = "0.0.0.0:{OTLP_GRPC_PORT}"
+  }}
+
+  http {{
+    endpoint = "0.0.0.0:{OTLP_HTTP_PORT}"
+  }}
+
+  output {{
+    metrics = [otelcol.processor.memory_limiter.default.input]
+    logs    = [otelcol.processor.memory_limiter.default.input]
+    traces  = [otelcol.processor.memory_limiter.default.input]
+  }}
+}}
+
+// Refuse data before the container's memory limit is reached, instead of being killed.
+otelcol.processor.memory_limiter "default" {{
+  check_interval         = "1s"
+  limit_percentage       = 75
+  spike_limit_percentage = 20
+
+  output {{
+    metrics = [otelcol.processor.batch.default.input]
+    logs    = [otelcol.processor.batch.default.input]
+    traces  = [otelcol.processor.batch.default.input]
+  }}
+}}
+
+otelcol.processor.batch "default" {{
+  timeout = "1s"
+
+  output {{
+    metrics = [otelcol.exporter.prometheus.mimir.input]
+    logs    = [otelcol.exporter.otlphttp.loki.input]
+    traces  = [otelcol.exporter.otlp.tempo.input]
+  }}
+}}
+
+otelcol.exporter.otlp "tempo" {{
+  client {{
+    endpoint = "{traces_otlp_grpc}"
+
+    tls {{
+      insecure = true
+    }}
+  }}
+}}
+
+otelcol.exporter.otlphttp "loki" {{
+  client {{
+    endpoint = "{logs_otlp_http}"
+  }}
+}}
+
+otelcol.exporter.prometheus "mimir" {{
+  forward_to = [prometheus.remote_write.mimir.receiver]
+}}
+
+prometheus.remote_write "mimir" {{
+  endpoint {{
+    url            = "{metrics_remote_write}"
+    send_exemplars = true
+  }}
+}}
+"""
+
+
+def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> ServiceSpec:
+    return ServiceSpec(
+        name="alloy",
+        image=IMAGE,
+        ports=(
+            Port("otlp-grpc", OTLP_GRPC_PORT, published=True),
+            Port("otlp-http", OTLP_HTTP_PORT, published=True),
+            Port("http", UI_PORT),
+        ),
+        memory_mib=256,
+        args=(
+            "run",
+            f"--server.http.listen-addr=0.0.0.0:{UI_PORT}",
+            f"--storage.path={DATA_PATH}",
+            "--disable-reporting",
+            CONFIG_PATH,
+        ),
+        config_files=(ConfigFile(CONFIG_PATH, config(traces_otlp_grpc, metrics_remote_write, logs_otlp_http)),),
+        volumes=(DataVolume("data", DATA_PATH),),
+        user=ALLOY_USER,
+        # The image has bash but neither curl nor wget.
+        health=HealthCheck(
+            port="http",
+            path="/-/ready",
+            command=(
+                "bash",
+                "-c",
+                f"exec 3<>/dev/tcp/127.0.0.1/{UI_PORT} && "
+                "printf 'GET /-/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
+                "head -n1 <&3 | grep -q ' 200 '",
+            ),
+        ),
+    )

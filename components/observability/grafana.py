@@ -1,0 +1,171 @@
+"""Grafana with provisioned datasources, cross-signal correlations and dashboards.
+
+Datasource URLs come from the store specs, so a datasource can only point at a service
+that exists. The correlations are what make LGTM more than three databases: a trace links
+to its logs and RED metrics, a metric exemplar and a log line link back to the trace.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import yaml
+
+from components.observability import dashboards
+from components.observability.datasources import LOGS, METRICS, TRACES
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+
+IMAGE = Image("grafana/grafana", "13.2.3")
+DATA_PATH = "/var/lib/grafana"
+PROVISIONING_PATH = "/etc/grafana/provisioning"
+DASHBOARDS_PATH = "/etc/grafana/dashboards"
+MEMORY_MIB = 320
+ADMIN_USER = "admin"
+TRACE_ID = "trace_id"
+
+
+def _escape(value: str) -> str:
+    """Grafana expands $VARS in provisioning files; `$$` keeps a literal `$` for its macros."""
+    return value.replace("$", "$$")
+
+
+def datasources(metrics_query_url: str, logs_url: str, traces_url: str) -> dict:
+    tags_to_metrics = [{"key": "service.name", "value": "service"}]
+    red_queries = [
+        ("Request rate", "sum(rate(traces_spanmetrics_calls_total{$__tags}[5m]))"),
+        ("Error rate", 'sum(rate(traces_spanmetrics_calls_total{$__tags, status_code="STATUS_CODE_ERROR"}[5m]))'),
+        ("Latency p95", "histogram_quantile(0.95, sum by (le) (rate(traces_spanmetrics_latency_bucket{$__tags}[5m])))"),
+    ]
+    return {
+        "apiVersion": 1,
+        "prune": True,
+        "datasources": [
+            {
+                "name": METRICS.name,
+                "type": METRICS.type,
+                "uid": METRICS.uid,
+                "access": "proxy",
+                "url": metrics_query_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {
+                    "httpMethod": "POST",
+                    "prometheusType": "Mimir",
+                    "timeInterval": "15s",
+                    "exemplarTraceIdDestinations": [
+                        {"name": TRACE_ID, "datasourceUid": TRACES.uid, "urlDisplayLabel": "View trace"}
+                    ],
+                },
+            },
+            {
+                "name": LOGS.name,
+                "type": LOGS.type,
+                "uid": LOGS.uid,
+                "access": "proxy",
+                "url": logs_url,
+                "editable": False,
+                "jsonData": {
+                    "maxLines": 1000,
+                    "derivedFields": [
+                        {
+                            # OTLP logs keep the trace id as structured metadata.
+                            "name": "TraceID",
+                            "matcherType": "label",
+                            "matcherRegex": TRACE_ID,
+                            "datasourceUid": TRACES.uid,
+                            "url": _escape("${__value.raw}"),
+                            "urlDisplayLabel": "View trace",
+                        }
+                    ],
+                },
+            },
+            {
+                "name": TRACES.name,
+                "type": TRACES.type,
+                "uid": TRACES.uid,
+                "access": "proxy",
+                "url": traces_url,
+                "editable": False,
+                "jsonData": {
+                    "tracesToLogsV2": {
+                        "datasourceUid": LOGS.uid,
+                        "spanStartTimeShift": "-2m",
+                        "spanEndTimeShift": "2m",
+                        "tags": [{"key": "service.name", "value": "service_name"}],
+                        "customQuery": True,
+                        "query": _escape('{${__tags}} | trace_id="${__trace.traceId}"'),
+                    },
+                    "tracesToMetrics": {
+                        "datasourceUid": METRICS.uid,
+                        "spanStartTimeShift": "-2m",
+                        "spanEndTimeShift": "2m",
+                        "tags": tags_to_metrics,
+                        "queries": [{"name": name, "query": _escape(query)} for name, query in red_queries],
+                    },
+                    "serviceMap": {"datasourceUid": METRICS.uid},
+                    "nodeGraph": {"enabled": True},
+                    "streamingEnabled": {"search": True, "metrics": True},
+                },
+            },
+        ],
+    }
+
+
+def dashboard_provider() -> dict:
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "llm-infra-lab",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 60,
+                "options": {"path": DASHBOARDS_PATH, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
+
+
+def grafana_service(
+    http_port: int,
+    metrics_query_url: str,
+    logs_url: str,
+    traces_url: str,
+    admin_password: pulumi.Input[str],
+    secret_key: pulumi.Input[str],
+) -> ServiceSpec:
+    provisioning = [
+        ConfigFile(
+            f"{PROVISIONING_PATH}/datasources/llm-infra-lab.yaml",
+            yaml.safe_dump(datasources(metrics_query_url, logs_url, traces_url), sort_keys=False),
+        ),
+        ConfigFile(f"{PROVISIONING_PATH}/dashboards/llm-infra-lab.yaml", yaml.safe_dump(dashboard_provider())),
+    ]
+    boards = [ConfigFile(f"{DASHBOARDS_PATH}/{name}", body) for name, body in dashboards.dashboard_files().items()]
+    return ServiceSpec(
+        name="grafana",
+        image=IMAGE,
+        ports=(Port("http", http_port, published=True),),
+        memory_mib=MEMORY_MIB,
+        env={
+            "GF_SERVER_HTTP_PORT": str(http_port),
+            "GF_SECURITY_ADMIN_USER": ADMIN_USER,
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_SECURITY_DISABLE_GRAVATAR": "true",
+            "GF_SECURITY_COOKIE_SAMESITE": "strict",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+            # Keep the bundled datasource plugins at the versions this image ships.
+            "GF_PLUGINS_PREINSTALL_AUTO_UPDATE": "false",
+            "GOMEMLIMIT": go_memory_limit(MEMORY_MIB),
+        },
+        secret_env={"GF_SECURITY_ADMIN_PASSWORD": admin_password, "GF_SECURITY_SECRET_KEY": secret_key},
+        config_files=(*provisioning, *boards),
+        volumes=(DataVolume("data", DATA_PATH),),
+        user="472:0",
+        health=HealthCheck(
+            port="http", path="/api/health", command=("curl", "-fsS", f"http://localhost:{http_port}/api/health")
+        ),
+    )

@@ -1,0 +1,67 @@
+"""The LGTM stack rendered to containers on the local Docker engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from components.observability.grafana import ADMIN_USER
+from components.observability.lgtm import LgtmServices, lgtm_services
+from components.workloads.docker_service import DockerService, DockerServiceArgs
+
+
+@dataclass
+class LgtmOnDockerArgs:
+    network_name: pulumi.Input[str]
+    name_prefix: str
+    bind_address: str
+    grafana_port: int
+    retain_data: bool
+
+
+class LgtmOnDocker(pulumi.ComponentResource):
+    """Loki, Tempo, Mimir, Alloy and Grafana on one network, Grafana's credentials generated."""
+
+    def __init__(self, name: str, args: LgtmOnDockerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:observability:LgtmOnDocker", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        admin_password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=child)
+        secret_key = random.RandomPassword("grafana-secret-key", length=40, special=False, opts=child)
+        self.services: LgtmServices = lgtm_services(
+            grafana_port=args.grafana_port,
+            grafana_admin_password=pulumi.Output.secret(admin_password.result),
+            grafana_secret_key=pulumi.Output.secret(secret_key.result),
+        )
+        self.containers = {
+            spec.name: DockerService(
+                spec.name,
+                DockerServiceArgs(
+                    spec=spec,
+                    network_name=args.network_name,
+                    name_prefix=args.name_prefix,
+                    bind_address=args.bind_address,
+                    retain_data=args.retain_data,
+                ),
+                opts=child,
+            )
+            for spec in self.services.all()
+        }
+
+        host = "localhost" if args.bind_address in ("127.0.0.1", "0.0.0.0") else args.bind_address
+        alloy = self.services.alloy
+        self.grafana_url = f"http://{host}:{self.services.grafana.port('http').number}"
+        self.grafana_admin_user = ADMIN_USER
+        self.grafana_admin_password = pulumi.Output.secret(admin_password.result)
+        self.otlp_grpc_endpoint = f"http://{host}:{alloy.port('otlp-grpc').number}"
+        self.otlp_http_endpoint = f"http://{host}:{alloy.port('otlp-http').number}"
+        self.register_outputs(
+            {
+                "grafanaUrl": self.grafana_url,
+                "grafanaAdminPassword": self.grafana_admin_password,
+                "otlpGrpcEndpoint": self.otlp_grpc_endpoint,
+                "otlpHttpEndpoint": self.otlp_http_endpoint,
+            }
+        )

@@ -1,0 +1,59 @@
+"""Grafana Mimir 3, monolithic in the classic architecture (no Kafka): the lab's metric store.
+
+It stores application metrics from Alloy and the span metrics from Tempo, with exemplars
+switched on so a latency spike links straight to a trace.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+
+IMAGE = Image("grafana/mimir", "3.2.1")
+HTTP_PORT = 9009
+GRPC_PORT = 9095
+CONFIG_PATH = "/etc/mimir/mimir.yaml"
+DATA_PATH = "/data"
+MEMORY_MIB = 576
+PUSH_PATH = "/api/v1/push"
+QUERY_PATH = "/prometheus"
+
+
+def config() -> dict:
+    single_node_ring = {"instance_addr": "127.0.0.1", "kvstore": {"store": "memberlist"}}
+    return {
+        "multitenancy_enabled": False,
+        "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT, "log_level": "warn"},
+        "blocks_storage": {
+            "backend": "filesystem",
+            "bucket_store": {"sync_dir": f"{DATA_PATH}/tsdb-sync"},
+            "filesystem": {"dir": f"{DATA_PATH}/blocks"},
+            "tsdb": {"dir": f"{DATA_PATH}/tsdb"},
+        },
+        "compactor": {"data_dir": f"{DATA_PATH}/compactor", "sharding_ring": {"kvstore": {"store": "memberlist"}}},
+        "distributor": {"ring": single_node_ring},
+        "ingester": {"ring": {**single_node_ring, "replication_factor": 1}},
+        "store_gateway": {"sharding_ring": {"replication_factor": 1}},
+        "ruler": {"rule_path": f"{DATA_PATH}/ruler"},
+        "ruler_storage": {"backend": "filesystem", "filesystem": {"dir": f"{DATA_PATH}/rules"}},
+        "limits": {"max_global_exemplars_per_user": 100000, "max_global_series_per_user": 50000},
+        "activity_tracker": {"filepath": f"{DATA_PATH}/metrics-activity.log"},
+        "usage_stats": {"enabled": False},
+    }
+
+
+def mimir_service() -> ServiceSpec:
+    return ServiceSpec(
+        name="mimir",
+        image=IMAGE,
+        ports=(Port("http", HTTP_PORT), Port("grpc", GRPC_PORT)),
+        memory_mib=MEMORY_MIB,
+        args=("-target=all", f"-config.file={CONFIG_PATH}"),
+        env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
+        config_files=(ConfigFile(CONFIG_PATH, yaml.safe_dump(config(), sort_keys=False)),),
+        volumes=(DataVolume("data", DATA_PATH),),
+        user="10001:10001",
+        # Distroless and no health flag: Docker cannot probe it; Kubernetes probes /ready.
+        health=HealthCheck(port="http", path="/ready", command=None),
+    )

@@ -1,0 +1,77 @@
+"""Grafana Tempo 3 in monolithic mode (no Kafka), local storage: the lab's trace store.
+
+Its metrics-generator turns spans into RED metrics and service-graph edges and
+remote-writes them to the metrics store, which is what the service dashboards query.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+
+IMAGE = Image("grafana/tempo", "3.0.3")
+HTTP_PORT = 3200
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+CONFIG_PATH = "/etc/tempo/tempo.yaml"
+DATA_PATH = "/var/tempo"
+MEMORY_MIB = 448
+# Exemplars carry the trace id under this label; the metrics datasource links it to Tempo.
+TRACE_ID_LABEL = "trace_id"
+
+
+def config(metrics_remote_write: str) -> dict:
+    return {
+        "stream_over_http_enabled": True,
+        "server": {"http_listen_port": HTTP_PORT, "log_level": "info"},
+        "distributor": {
+            "receivers": {
+                "otlp": {
+                    "protocols": {
+                        "grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"},
+                        "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"},
+                    }
+                }
+            }
+        },
+        "metrics_generator": {
+            "registry": {"external_labels": {"source": "tempo"}},
+            "storage": {
+                "path": f"{DATA_PATH}/generator/wal",
+                "remote_write": [{"url": metrics_remote_write, "send_exemplars": True}],
+            },
+        },
+        "storage": {
+            "trace": {
+                "backend": "local",
+                "wal": {"path": f"{DATA_PATH}/wal"},
+                "local": {"path": f"{DATA_PATH}/blocks"},
+            }
+        },
+        "overrides": {
+            "defaults": {
+                "metrics_generator": {
+                    "processors": ["service-graphs", "span-metrics"],
+                    "trace_id_label_name": TRACE_ID_LABEL,
+                }
+            }
+        },
+        "usage_report": {"reporting_enabled": False},
+    }
+
+
+def tempo_service(metrics_remote_write: str) -> ServiceSpec:
+    return ServiceSpec(
+        name="tempo",
+        image=IMAGE,
+        ports=(Port("http", HTTP_PORT), Port("otlp-grpc", OTLP_GRPC_PORT), Port("otlp-http", OTLP_HTTP_PORT)),
+        memory_mib=MEMORY_MIB,
+        args=("-target=all", f"-config.file={CONFIG_PATH}"),
+        env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
+        config_files=(ConfigFile(CONFIG_PATH, yaml.safe_dump(config(metrics_remote_write), sort_keys=False)),),
+        volumes=(DataVolume("data", DATA_PATH),),
+        user="10001:10001",
+        # Distroless image: the binary's own -health flag probes localhost:3200/ready.
+        health=HealthCheck(port="http", path="/ready", command=("/tempo", "-health")),
+    )

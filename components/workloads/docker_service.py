@@ -1,0 +1,146 @@
+"""Renders a ServiceSpec as one Docker container on the lab network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.workloads.spec import Image, ServiceSpec
+
+LABEL_PREFIX = "llm-infra-lab"
+VOLUME_INIT_IMAGE = Image("busybox", "1.37.0")
+VOLUME_INIT_MEMORY_MIB = 32
+
+
+@dataclass
+class DockerServiceArgs:
+    spec: ServiceSpec
+    network_name: pulumi.Input[str]
+    name_prefix: str
+    bind_address: str
+    retain_data: bool
+
+
+class DockerService(pulumi.ComponentResource):
+    """A pulled image, named volumes for its data, and the container.
+
+    Volumes are separate resources retained on delete, so `pulumi destroy` or a phase that
+    drops the container leaves the data for the next `pulumi up` to pick up by name. For a
+    non-root program a one-shot container first hands its volumes to its uid: a new named
+    volume, or one left by an older image, may be owned by root.
+    Containers carry their listening ports as labels: Docker only records published ports,
+    and the wiring tests need every port a peer may dial.
+    """
+
+    def __init__(self, name: str, args: DockerServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:workloads:DockerService", name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+
+        image = docker.RemoteImage(
+            spec.name,
+            name=spec.image.ref,
+            keep_locally=True,
+            opts=child,
+        )
+
+        self.volumes = [
+            docker.Volume(
+                f"{spec.name}-{volume.name}",
+                name=f"{args.name_prefix}-{spec.name}-{volume.name}",
+                labels=[docker.VolumeLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_data),
+            )
+            for volume in spec.volumes
+        ]
+
+        mounts = [
+            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data.mount_path)
+            for volume, data in zip(self.volumes, spec.volumes)
+        ]
+        depends_on: list[pulumi.Resource] = []
+        if self.volumes and spec.uid not in (None, 0):
+            depends_on.append(self._volume_owner(spec, args.name_prefix, mounts))
+
+        plain_env = [f"{key}={value}" for key, value in sorted(spec.env.items())]
+        secret_env = [
+            pulumi.Output.secret(value).apply(lambda v, k=key: f"{k}={v}")
+            for key, value in sorted(spec.secret_env.items())
+        ]
+
+        self.container = docker.Container(
+            spec.name,
+            name=f"{args.name_prefix}-{spec.name}",
+            image=image.image_id,
+            command=list(spec.args) or None,
+            envs=plain_env + secret_env,
+            user=spec.user,
+            uploads=[docker.ContainerUploadArgs(file=f.path, content=f.content) for f in spec.config_files],
+            volumes=mounts,
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[spec.name])],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=port.number, external=port.number, ip=args.bind_address, protocol=port.protocol
+                )
+                for port in spec.ports
+                if port.published
+            ],
+            labels=[docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)]
+            + [
+                docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.port.{port.name}", value=str(port.number))
+                for port in spec.ports
+            ],
+            healthcheck=self._healthcheck(spec),
+            memory=spec.memory_mib,
+            memory_swap=spec.memory_mib,
+            restart="unless-stopped",
+            security_opts=["no-new-privileges:true"],
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            log_opts={"max-size": "10m", "max-file": "3"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+        self.register_outputs({"container": self.container.name})
+
+    @staticmethod
+    def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
+        if spec.health.command is None:
+            return None
+        return docker.ContainerHealthcheckArgs(
+            tests=["CMD", *spec.health.command],
+            interval="15s",
+            timeout="5s",
+            retries=5,
+            start_period=f"{spec.health.start_period_seconds}s",
+        )
+
+    def _volume_owner(
+        self, spec: ServiceSpec, name_prefix: str, mounts: list[docker.ContainerVolumeArgs]
+    ) -> docker.Container:
+        """Runs `chown -R uid:gid` over the service's volumes once, then exits."""
+        image = docker.RemoteImage(
+            f"{spec.name}-volume-owner",
+            name=VOLUME_INIT_IMAGE.ref,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return docker.Container(
+            f"{spec.name}-volume-owner",
+            name=f"{name_prefix}-{spec.name}-volume-owner",
+            image=image.image_id,
+            command=["chown", "-R", spec.user, *(data.mount_path for data in spec.volumes)],
+            volumes=mounts,
+            network_mode="none",
+            must_run=False,
+            attach=True,
+            logs=False,
+            restart="no",
+            memory=VOLUME_INIT_MEMORY_MIB,
+            memory_swap=VOLUME_INIT_MEMORY_MIB,
+            security_opts=["no-new-privileges:true"],
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["CHOWN", "DAC_READ_SEARCH"]),
+            labels=[docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
+            opts=pulumi.ResourceOptions(parent=self),
+        )

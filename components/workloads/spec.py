@@ -1,0 +1,112 @@
+"""A service described once, as data, so every runtime renders the same thing.
+
+A `ServiceSpec` says what a program needs (image, ports, config files, environment, health
+check, memory, data directories); the Docker and Kubernetes renderers decide how. Wiring
+between services goes through `url`/`address`, so a consumer's config is derived from the
+producer's spec instead of a hand-typed host and port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+
+    def __post_init__(self) -> None:
+        if not self.tag or self.tag == "latest":
+            raise ValueError(f"image {self.repository} needs a pinned tag, got {self.tag!r}")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    number: int
+    protocol: str = "tcp"
+    published: bool = False
+    """Reachable from the host (Docker) or through the gateway (Kubernetes)."""
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    path: str
+    content: str
+
+
+@dataclass(frozen=True)
+class DataVolume:
+    """A directory whose contents must outlive the container."""
+
+    name: str
+    mount_path: str
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """An HTTP readiness endpoint, and the command that probes it from inside the image.
+
+    Kubernetes probes the endpoint directly; Docker can only run a command inside the
+    container, and what that command may be depends on the tools the image ships. `command`
+    is None only for images that ship nothing able to probe (distroless, no health flag).
+    """
+
+    port: str
+    path: str
+    command: tuple[str, ...] | None
+    start_period_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    image: Image
+    ports: tuple[Port, ...]
+    memory_mib: int
+    health: HealthCheck
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    config_files: tuple[ConfigFile, ...] = ()
+    volumes: tuple[DataVolume, ...] = ()
+    user: str | None = None
+    """uid:gid the program runs as; data volumes are handed to it before it starts."""
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.ports]
+        if len(set(names)) != len(names):
+            raise ValueError(f"service {self.name} has duplicate port names: {names}")
+        self.port(self.health.port)
+        if self.memory_mib <= 0:
+            raise ValueError(f"service {self.name} needs a positive memory limit")
+
+    @property
+    def uid(self) -> int | None:
+        return int(self.user.split(":")[0]) if self.user else None
+
+    def port(self, name: str) -> Port:
+        for port in self.ports:
+            if port.name == name:
+                return port
+        raise KeyError(f"service {self.name} has no port named {name!r}")
+
+    def address(self, port_name: str) -> str:
+        """host:port of this service as its peers on the same network reach it."""
+        return f"{self.name}:{self.port(port_name).number}"
+
+    def url(self, port_name: str, path: str = "", scheme: str = "http") -> str:
+        return f"{scheme}://{self.address(port_name)}{path}"
+
+
+def go_memory_limit(memory_mib: int) -> str:
+    """GOMEMLIMIT at 80% of the container limit: the Go GC works harder before the OOM killer acts."""
+    return f"{memory_mib * 4 // 5}MiB"

@@ -1,0 +1,54 @@
+"""The learning track: phases in order, where each may run, and the module that builds it.
+
+A later phase on a stack is a superset of the earlier one; its module calls the earlier
+phase's `build` and adds to it, so shared resources keep their URNs and inputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stacks.settings import Settings
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    stacks: tuple[str, ...]
+    summary: str
+    module: str | None
+    """Module under stacks/ whose `build(settings)` composes the phase; None while planned."""
+
+    @property
+    def builder(self) -> Callable[[Settings], Any]:
+        if self.module is None:
+            raise LookupError(f"phase {self.name} has no builder yet")
+        return importlib.import_module(self.module).build
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase(
+        "observability",
+        ("local",),
+        "Grafana LGTM on Docker: Loki, Tempo, Mimir, Grafana, Alloy",
+        "stacks.observability",
+    ),
+    Phase("agents", ("local",), "+ instrumented LLM agents and Qdrant on Docker", None),
+    Phase("kubernetes", ("local",), "+ the workloads, MLflow and MinIO on minikube", None),
+    Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", None),
+    Phase("production", ("dev",), "+ TLS, RDS PostgreSQL, LGTM on EKS, serving, autoscaling", None),
+)
+
+STACKS: tuple[str, ...] = tuple(dict.fromkeys(stack for phase in PHASES for stack in phase.stacks))
+
+
+def phase_named(name: str) -> Phase | None:
+    return next((phase for phase in PHASES if phase.name == name), None)
+
+
+def phases_for(stack: str) -> tuple[Phase, ...]:
+    return tuple(phase for phase in PHASES if stack in phase.stacks)

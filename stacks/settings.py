@@ -1,0 +1,139 @@
+"""The one place that reads `pulumi.Config`: typed, validated settings for a stack.
+
+Every problem found is collected and raised together, before any resource exists, as one
+`ConfigError` naming the `pulumi config set` that fixes each.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+
+from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
+
+PROJECT = "llm-infra-lab"
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration; RunError so Pulumi prints the message without a traceback."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    docker_host: str | None
+    bind_address: str
+    grafana_port: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    phase: Phase
+    retain_data: bool
+    local: LocalSettings | None
+
+    @property
+    def name_prefix(self) -> str:
+        return f"{PROJECT}-{self.stack}"
+
+
+class _Reader:
+    """Reads raw config strings and records what is wrong with them."""
+
+    def __init__(self, config: pulumi.Config):
+        self._config = config
+        self.problems: list[str] = []
+
+    def problem(self, key: str, what: str, example: str) -> None:
+        self.problems.append(f"{what}\n    fix: pulumi config set {PROJECT}:{key} {example}")
+
+    def string(self, key: str, example: str) -> str:
+        value = self._config.get(key)
+        if value is None or not value.strip():
+            self.problem(key, f"{key} is not set", example)
+            return ""
+        return value.strip()
+
+    def optional_string(self, key: str) -> str | None:
+        value = self._config.get(key)
+        return value.strip() if value and value.strip() else None
+
+    def boolean(self, key: str, example: str) -> bool:
+        value = self.string(key, example).lower()
+        if value in ("true", "false"):
+            return value == "true"
+        if value:
+            self.problem(key, f"{key} must be true or false, got {value!r}", example)
+        return False
+
+    def port(self, key: str, example: str) -> int:
+        value = self.string(key, example)
+        if value.isdigit() and 1 <= int(value) <= 65535:
+            return int(value)
+        if value:
+            self.problem(key, f"{key} must be a TCP port between 1 and 65535, got {value!r}", example)
+        return 0
+
+    def ip_address(self, key: str, example: str) -> str:
+        value = self.string(key, example)
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if value:
+                self.problem(key, f"{key} must be an IP address, got {value!r}", example)
+        return value
+
+
+def _phase(reader: _Reader, stack: str) -> Phase | None:
+    name = reader.string("phase", PHASES[0].name)
+    if not name:
+        return None
+    valid = phases_for(stack)
+    choices = ", ".join(p.name for p in valid)
+    phase = phase_named(name)
+    if phase is None:
+        reader.problem("phase", f"phase {name!r} is unknown; phases for stack {stack!r}: {choices}", valid[0].name)
+        return None
+    if stack not in phase.stacks:
+        reader.problem(
+            "phase",
+            f"phase {name!r} runs on stack {' or '.join(phase.stacks)}, not {stack!r}; "
+            f"phases for stack {stack!r}: {choices}",
+            valid[0].name,
+        )
+        return None
+    if phase.module is None:
+        built = ", ".join(p.name for p in valid if p.module is not None) or "none yet"
+        reader.problem(
+            "phase",
+            f"phase {name!r} is planned but not built yet; built phases for stack {stack!r}: {built}",
+            valid[0].name,
+        )
+        return None
+    return phase
+
+
+def load_settings() -> Settings:
+    stack = pulumi.get_stack()
+    if stack not in STACKS:
+        raise ConfigError(
+            f"stack {stack!r} is not an environment of {PROJECT}; use one of: {', '.join(STACKS)}\n"
+            f"    fix: pulumi stack select {STACKS[0]}"
+        )
+    reader = _Reader(pulumi.Config(PROJECT))
+    phase = _phase(reader, stack)
+    retain_data = reader.boolean("retainData", "true")
+    local = None
+    if stack == "local":
+        local = LocalSettings(
+            docker_host=reader.optional_string("dockerHost"),
+            bind_address=reader.ip_address("bindAddress", "127.0.0.1"),
+            grafana_port=reader.port("grafanaPort", "3000"),
+        )
+    if reader.problems or phase is None:
+        raise ConfigError(
+            f"invalid configuration for stack {stack!r}:\n" + "\n".join(f"  - {p}" for p in reader.problems)
+        )
+    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local)

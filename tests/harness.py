@@ -1,0 +1,145 @@
+"""Runs the real `__main__.py` of a stack under Pulumi mocks and records what it registers.
+
+Config is assembled the way the Pulumi CLI does it: the defaults in `Pulumi.yaml`, then the
+stack file `Pulumi.<stack>.yaml`, then a test's overrides. Each run gets a fresh event loop
+and a fresh root stack, so runs do not leak into each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import runpy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["name"]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource registration as the engine would see it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    provider: str
+    inputs: Mapping[str, Any]
+    has_secret_inputs: bool
+    retain_on_delete: bool
+    protect: bool
+
+    def __getitem__(self, key: str) -> Any:
+        return self.inputs[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.inputs.get(key, default)
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    config: Mapping[str, str]
+    resources: list[Registered] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> Registered:
+        matches = [r for r in self.of_type(type_) if r.name == name]
+        assert len(matches) == 1, f"expected one {type_} named {name}, found {len(matches)}"
+        return matches[0]
+
+
+def _mock_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """Provider-computed outputs the program reads back."""
+    if args.typ == "random:index/randomPassword:RandomPassword":
+        return {"result": f"generated-{args.name}-" + "x" * int(args.inputs.get("length", 16))}
+    if args.typ == "docker:index/remoteImage:RemoteImage":
+        return {"imageId": f"sha256:{args.name}", "repoDigest": f"{args.inputs['name']}@sha256:mock"}
+    return {}
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", {**args.inputs, **_mock_outputs(args)}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, run: ProgramRun):
+        super().__init__(_Mocks())
+        self._run = run
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs, has_secret = rpc.deserialize_properties_unwrap_secrets(request.object)
+            self._run.resources.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    provider=request.provider,
+                    inputs=inputs,
+                    has_secret_inputs=has_secret,
+                    retain_on_delete=request.retainOnDelete,
+                    protect=request.protect,
+                )
+            )
+        return response
+
+
+def stack_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Project defaults, then the stack file, then overrides; keys fully qualified."""
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    config = {f"{PROJECT}:{key}": str(spec["default"]) for key, spec in project.get("config", {}).items()}
+    stack_file = REPO / f"Pulumi.{stack}.yaml"
+    if stack_file.exists():
+        values = yaml.safe_load(stack_file.read_text()).get("config", {})
+        config.update({key: _config_string(value) for key, value in values.items()})
+    for key, value in (overrides or {}).items():
+        config[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return config
+
+
+def _config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def run_stack(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
+    """Evaluate `__main__.py` for a stack; raises what the program raises."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    run = ProgramRun(stack=stack, config=stack_config(stack, overrides))
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(_Mocks(), project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(run))
+    pulumi.runtime.set_all_config(dict(run.config))
+    try:
+        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(REPO / "__main__.py"))))
+        root = pulumi.runtime.settings.get_root_resource()
+        for name, value in root.outputs.items():
+            output = pulumi.Output.from_input(value)
+            run.outputs[name] = loop.run_until_complete(output.future())
+            if loop.run_until_complete(output.is_secret()):
+                run.secret_outputs.add(name)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return run
