@@ -39,6 +39,10 @@ class Settings:
         return f"{PROJECT}-{self.stack}"
 
 
+def config_set(key: str, value: str) -> str:
+    return f"pulumi config set {PROJECT}:{key} {value}"
+
+
 class _Reader:
     """Reads raw config strings and records what is wrong with them."""
 
@@ -47,7 +51,7 @@ class _Reader:
         self.problems: list[str] = []
 
     def problem(self, key: str, what: str, example: str) -> None:
-        self.problems.append(f"{what}\n    fix: pulumi config set {PROJECT}:{key} {example}")
+        self.problems.append(f"{what}\n    fix: {config_set(key, example)}")
 
     def string(self, key: str, example: str) -> str:
         value = self._config.get(key)
@@ -105,12 +109,18 @@ def _phase(reader: _Reader, stack: str) -> Phase | None:
         )
         return None
     if phase.module is None:
-        built = ", ".join(p.name for p in valid if p.module is not None) or "none yet"
-        reader.problem(
-            "phase",
-            f"phase {name!r} is planned but not built yet; built phases for stack {stack!r}: {built}",
-            valid[0].name,
-        )
+        built = [p for p in valid if p.module is not None]
+        what = f"phase {name!r} is planned but not built yet"
+        if built:
+            reader.problem(
+                "phase", f"{what}; built phases for stack {stack!r}: {', '.join(p.name for p in built)}", built[0].name
+            )
+        else:
+            first_built = next(p for p in PHASES if p.module is not None)
+            reader.problems.append(
+                f"{what}, and stack {stack!r} has no built phase yet\n"
+                f"    fix: pulumi stack select {first_built.stacks[0]} && {config_set('phase', first_built.name)}"
+            )
         return None
     return phase
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,12 @@ class ProgramRun:
     resources: list[Registered] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+    def raise_error(self) -> ProgramRun:
+        if self.error is not None:
+            raise self.error
+        return self
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -107,7 +113,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 def stack_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """Project defaults, then the stack file, then overrides; keys fully qualified."""
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-    config = {f"{PROJECT}:{key}": str(spec["default"]) for key, spec in project.get("config", {}).items()}
+    config = {f"{PROJECT}:{key}": _config_string(spec["default"]) for key, spec in project.get("config", {}).items()}
     stack_file = REPO / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values = yaml.safe_load(stack_file.read_text()).get("config", {})
@@ -125,6 +131,18 @@ def _config_string(value: Any) -> str:
 
 def run_stack(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
     """Evaluate `__main__.py` for a stack; raises what the program raises."""
+    return run_program(lambda: runpy.run_path(str(REPO / "__main__.py")), stack, overrides).raise_error()
+
+
+def failed_stack(stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
+    """Evaluate a stack expected to fail; the run keeps the error and what was registered."""
+    run = run_program(lambda: runpy.run_path(str(REPO / "__main__.py")), stack, overrides)
+    assert run.error is not None, f"stack {stack} with {overrides} evaluated without error"
+    return run
+
+
+def run_program(program: Callable[[], Any], stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
+    """Evaluate any Pulumi program (a component under test, say) with a stack's config."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     run = ProgramRun(stack=stack, config=stack_config(stack, overrides))
@@ -132,13 +150,15 @@ def run_stack(stack: str, overrides: Mapping[str, str] | None = None) -> Program
     pulumi.runtime.set_mocks(_Mocks(), project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(run))
     pulumi.runtime.set_all_config(dict(run.config))
     try:
-        loop.run_until_complete(run_pulumi_func(lambda: runpy.run_path(str(REPO / "__main__.py"))))
+        loop.run_until_complete(run_pulumi_func(program))
         root = pulumi.runtime.settings.get_root_resource()
         for name, value in root.outputs.items():
             output = pulumi.Output.from_input(value)
             run.outputs[name] = loop.run_until_complete(output.future())
             if loop.run_until_complete(output.is_secret()):
                 run.secret_outputs.add(name)
+    except Exception as error:  # noqa: BLE001 kept on the run for the test to assert on
+        run.error = error
     finally:
         loop.close()
         asyncio.set_event_loop(None)

@@ -6,7 +6,7 @@ derived here from the specs of the stores that exist.
 
 from __future__ import annotations
 
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
 
 IMAGE = Image("grafana/alloy", "v1.21.2")
 UI_PORT = 12345
@@ -16,6 +16,7 @@ CONFIG_PATH = "/etc/alloy/config.alloy"
 DATA_PATH = "/var/lib/alloy/data"
 # The image creates user alloy (473) and owns the data directory with it, but defaults to root.
 ALLOY_USER = "473:473"
+MEMORY_MIB = 256
 
 
 def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
@@ -107,7 +108,8 @@ def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_ht
             Port("otlp-http", OTLP_HTTP_PORT, published=True),
             Port("http", UI_PORT),
         ),
-        memory_mib=256,
+        memory_mib=MEMORY_MIB,
+        env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
         args=(
             "run",
             f"--server.http.listen-addr=0.0.0.0:{UI_PORT}",

@@ -127,6 +127,7 @@ def dashboard_provider() -> dict:
 
 
 def grafana_service(
+    *,
     http_port: int,
     metrics_query_url: str,
     logs_url: str,

@@ -58,7 +58,7 @@ class DockerService(pulumi.ComponentResource):
 
         mounts = [
             docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data.mount_path)
-            for volume, data in zip(self.volumes, spec.volumes)
+            for volume, data in zip(self.volumes, spec.volumes, strict=True)
         ]
         depends_on: list[pulumi.Resource] = []
         if self.volumes and spec.uid not in (None, 0):

@@ -1,0 +1,94 @@
+"""Key settings of each program's config, parsed back from what is uploaded."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.docker_view import services
+
+
+@pytest.fixture(scope="module")
+def configs(observability):
+    lgtm = services(observability)
+    return {
+        "loki": yaml.safe_load(lgtm["loki"].upload("/etc/loki/config.yaml")),
+        "tempo": yaml.safe_load(lgtm["tempo"].upload("/etc/tempo/tempo.yaml")),
+        "mimir": yaml.safe_load(lgtm["mimir"].upload("/etc/mimir/mimir.yaml")),
+    }
+
+
+def test_loki_is_single_tenant_tsdb_v13_on_the_filesystem(configs):
+    loki = configs["loki"]
+    assert loki["auth_enabled"] is False
+    (schema,) = loki["schema_config"]["configs"]
+    assert (schema["store"], schema["schema"], schema["object_store"]) == ("tsdb", "v13", "filesystem")
+    assert loki["common"]["replication_factor"] == 1
+    assert loki["common"]["ring"]["kvstore"]["store"] == "inmemory"
+    assert loki["common"]["path_prefix"] == "/loki"
+
+
+def test_loki_accepts_otlp_with_structured_metadata(configs):
+    assert configs["loki"]["limits_config"]["allow_structured_metadata"] is True
+
+
+def test_loki_retention_is_enforced_by_the_compactor(configs):
+    loki = configs["loki"]
+    assert loki["limits_config"]["retention_period"] == "168h"
+    assert loki["compactor"]["retention_enabled"] is True
+    # Loki refuses to start with retention on and no delete request store.
+    assert loki["compactor"]["delete_request_store"] == "filesystem"
+
+
+def test_tempo_is_monolithic_with_local_storage_under_its_volume(configs):
+    tempo = configs["tempo"]
+    trace = tempo["storage"]["trace"]
+    assert trace["backend"] == "local"
+    assert trace["wal"]["path"].startswith("/var/tempo/") and trace["local"]["path"].startswith("/var/tempo/")
+    assert tempo["metrics_generator"]["storage"]["path"].startswith("/var/tempo/")
+    # Tempo 3 rejects the 2.x blocks that monolithic mode no longer has.
+    assert not {"ingester", "compactor", "ingester_client", "metrics_generator_client"} & set(tempo)
+
+
+def test_tempo_overrides_use_the_scoped_format(configs):
+    overrides = configs["tempo"]["overrides"]
+    assert list(overrides) == ["defaults"]
+    assert overrides["defaults"]["metrics_generator"]["processors"] == ["service-graphs", "span-metrics"]
+
+
+def test_mimir_is_single_node_classic_architecture(configs):
+    mimir = configs["mimir"]
+    assert mimir["multitenancy_enabled"] is False
+    assert mimir["ingester"]["ring"]["replication_factor"] == 1
+    assert mimir["store_gateway"]["sharding_ring"]["replication_factor"] == 1
+    assert "ingest_storage" not in mimir, "ingest storage needs Kafka"
+    assert mimir["blocks_storage"]["backend"] == "filesystem"
+
+
+def test_mimir_keeps_exemplars_and_loadable_rules(configs):
+    mimir = configs["mimir"]
+    assert mimir["limits"]["max_global_exemplars_per_user"] > 0
+    # The `local` ruler backend cannot take uploaded rule files; `filesystem` can.
+    assert mimir["ruler_storage"]["backend"] == "filesystem"
+
+
+def test_mimir_writes_only_under_its_volume(configs):
+    mimir = configs["mimir"]
+    paths = [
+        mimir["blocks_storage"]["filesystem"]["dir"],
+        mimir["blocks_storage"]["tsdb"]["dir"],
+        mimir["blocks_storage"]["bucket_store"]["sync_dir"],
+        mimir["compactor"]["data_dir"],
+        mimir["ruler"]["rule_path"],
+        mimir["ruler_storage"]["filesystem"]["dir"],
+        mimir["activity_tracker"]["filepath"],
+    ]
+    assert all(path.startswith("/data/") for path in paths), paths
+
+
+def test_no_program_phones_home(configs, observability):
+    assert configs["loki"]["analytics"]["reporting_enabled"] is False
+    assert configs["tempo"]["usage_report"]["reporting_enabled"] is False
+    assert configs["mimir"]["usage_stats"]["enabled"] is False
+    assert "--disable-reporting" in services(observability)["alloy"].container["command"]
+    assert services(observability)["grafana"].env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"

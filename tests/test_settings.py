@@ -1,0 +1,88 @@
+"""Invalid configuration fails before any resource exists, with one message naming the fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from stacks.catalog import PHASES, phases_for
+from stacks.settings import ConfigError
+from tests.harness import REPO, ProgramRun, failed_stack, run_stack
+
+
+def failing_run(stack: str, **overrides: str) -> tuple[str, ProgramRun]:
+    """The error text of a run expected to fail, and the run with what it registered."""
+    run = failed_stack(stack, overrides)
+    assert isinstance(run.error, ConfigError), run.error
+    return str(run.error), run
+
+
+def test_default_local_config_is_valid():
+    run = run_stack("local")
+    assert run.resources
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "expected"),
+    [
+        (
+            "local",
+            {"phase": "obsrvability"},
+            [
+                "phase 'obsrvability' is unknown",
+                "observability, agents, kubernetes",
+                "pulumi config set llm-infra-lab:phase observability",
+            ],
+        ),
+        (
+            "local",
+            {"phase": "production"},
+            ["phase 'production' runs on stack dev, not 'local'", "pulumi config set llm-infra-lab:phase"],
+        ),
+        ("local", {"phase": ""}, ["phase is not set", "pulumi config set llm-infra-lab:phase observability"]),
+        (
+            "local",
+            {"bindAddress": "localhost:3000"},
+            ["bindAddress must be an IP address, got 'localhost:3000'", "pulumi config set llm-infra-lab:bindAddress"],
+        ),
+        (
+            "local",
+            {"grafanaPort": "70000"},
+            ["grafanaPort must be a TCP port between 1 and 65535, got '70000'", "llm-infra-lab:grafanaPort 3000"],
+        ),
+        ("local", {"retainData": "yes"}, ["retainData must be true or false, got 'yes'"]),
+        ("dev", {"phase": "observability"}, ["phase 'observability' runs on stack local, not 'dev'"]),
+    ],
+    ids=["unknown-phase", "phase-of-other-stack", "empty-phase", "bad-bind", "bad-port", "bad-bool", "dev-local"],
+)
+def test_invalid_config_is_rejected_before_any_resource(stack, overrides, expected):
+    message, run = failing_run(stack, **overrides)
+    for fragment in expected:
+        assert fragment in message
+    assert run.resources == []
+
+
+def test_every_problem_is_reported_in_one_message():
+    message, run = failing_run("local", phase="nope", grafanaPort="0", bindAddress="not-an-ip")
+    assert message.count("fix: pulumi config set") == 3
+    assert run.resources == []
+
+
+def test_unknown_stack_names_the_environments():
+    message, run = failing_run("staging")
+    assert "stack 'staging' is not an environment" in message
+    assert "pulumi stack select local" in message
+    assert run.resources == []
+
+
+@pytest.mark.parametrize("phase", [p for p in PHASES if p.module is None], ids=lambda p: p.name)
+def test_a_planned_phase_says_so(phase):
+    message, run = failing_run(phase.stacks[0], phase=phase.name)
+    assert f"phase {phase.name!r} is planned but not built yet" in message
+    assert run.resources == []
+
+
+def test_every_stack_file_names_a_phase_of_its_stack():
+    for stack in ("local", "dev"):
+        config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert config["llm-infra-lab:phase"] in {p.name for p in phases_for(stack)}

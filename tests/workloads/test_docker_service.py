@@ -1,0 +1,82 @@
+"""The Docker renderer on its own, with specs chosen to reach each of its branches."""
+
+from __future__ import annotations
+
+from components.workloads.docker_service import DockerService, DockerServiceArgs
+from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
+from tests.harness import run_program
+
+CONTAINER = "docker:index/container:Container"
+
+
+def render(spec: ServiceSpec, retain_data: bool = True):
+    def program():
+        DockerService(
+            spec.name,
+            DockerServiceArgs(
+                spec=spec, network_name="lab", name_prefix="test", bind_address="127.0.0.1", retain_data=retain_data
+            ),
+        )
+
+    return run_program(program, "local").raise_error()
+
+
+def root_service(**changes) -> ServiceSpec:
+    fields = {
+        "name": "cache",
+        "image": Image("example/cache", "7.4.1"),
+        "ports": (Port("tcp", 6379),),
+        "memory_mib": 64,
+        "health": HealthCheck(port="tcp", path="/", command=None),
+    }
+    return ServiceSpec(**{**fields, **changes})
+
+
+def test_root_service_without_volumes_is_one_image_and_one_container():
+    run = render(root_service())
+    assert sorted((r.type, r.name) for r in run.resources) == [
+        ("docker:index/container:Container", "cache"),
+        ("docker:index/remoteImage:RemoteImage", "cache"),
+        ("llm-infra-lab:workloads:DockerService", "cache"),
+    ]
+    container = run.named(CONTAINER, "cache")
+    assert "healthcheck" not in container.inputs
+    assert "ports" not in container.inputs or container["ports"] == []
+
+
+def test_root_owned_volumes_need_no_chown():
+    run = render(root_service(volumes=(DataVolume("data", "/data"),)))
+    assert [c.name for c in run.of_type(CONTAINER)] == ["cache"]
+
+
+def test_secret_env_reaches_the_container_as_a_secret():
+    run = render(root_service(env={"MODE": "lab"}, secret_env={"TOKEN": "s3cr3t"}))
+    container = run.named(CONTAINER, "cache")
+    assert container["envs"] == ["MODE=lab", "TOKEN=s3cr3t"]
+    assert container.has_secret_inputs
+
+
+def test_config_files_are_uploaded_verbatim():
+    run = render(root_service(config_files=(ConfigFile("/etc/cache.conf", "maxmemory 32mb\n"),)))
+    assert run.named(CONTAINER, "cache")["uploads"] == [{"file": "/etc/cache.conf", "content": "maxmemory 32mb\n"}]
+
+
+def test_published_ports_bind_to_the_given_address_only():
+    run = render(root_service(ports=(Port("tcp", 6379, published=True),)))
+    assert run.named(CONTAINER, "cache")["ports"] == [
+        {"internal": 6379, "external": 6379, "ip": "127.0.0.1", "protocol": "tcp"}
+    ]
+
+
+def test_chown_runs_before_the_service_starts():
+    run = render(root_service(user="999:999", volumes=(DataVolume("data", "/data"),)))
+    init = run.named(CONTAINER, "cache-volume-owner")
+    assert init["command"] == ["chown", "-R", "999:999", "/data"]
+    assert init["memory"] == 32
+
+
+def test_volumes_follow_the_retain_setting():
+    volumes = (DataVolume("data", "/data"),)
+    assert render(root_service(volumes=volumes)).named("docker:index/volume:Volume", "cache-data").retain_on_delete
+    released = render(root_service(volumes=volumes), retain_data=False)
+    assert not released.named("docker:index/volume:Volume", "cache-data").retain_on_delete
