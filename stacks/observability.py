@@ -50,6 +50,7 @@ def build(settings: Settings) -> ObservabilityPhase:
             bind_address=local.bind_address,
             grafana_port=local.grafana_port,
             retain_data=settings.retain_data,
+            llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
         ),
         opts=pulumi.ResourceOptions(providers=[engine]),
     )

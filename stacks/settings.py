@@ -20,6 +20,9 @@ class ConfigError(pulumi.RunError):
     """Invalid stack configuration; RunError so Pulumi prints the message without a traceback."""
 
 
+LLM_PROVIDERS = ("simulated", "anthropic", "openai")
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     docker_host: str | None
@@ -28,11 +31,22 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class LlmSettings:
+    """Which LLM the agents call. The key is a Pulumi secret and stays an Output."""
+
+    provider: str
+    model: str | None
+    api_key: pulumi.Output[str] | None
+    monthly_budget_usd: float
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
     phase: Phase
     retain_data: bool
     local: LocalSettings | None
+    llm: LlmSettings
 
     @property
     def name_prefix(self) -> str:
@@ -79,6 +93,25 @@ class _Reader:
         if value:
             self.problem(key, f"{key} must be a TCP port between 1 and 65535, got {value!r}", example)
         return 0
+
+    def positive_number(self, key: str, example: str) -> float:
+        value = self.string(key, example)
+        try:
+            number = float(value)
+        except ValueError:
+            number = 0.0
+        if number <= 0 and value:
+            self.problem(key, f"{key} must be a positive number, got {value!r}", example)
+        return number
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str:
+        value = self.string(key, choices[0])
+        if value and value not in choices:
+            self.problem(key, f"{key} must be one of {', '.join(choices)}, got {value!r}", choices[0])
+        return value
+
+    def secret(self, key: str) -> pulumi.Output[str] | None:
+        return self._config.get_secret(key)
 
     def ip_address(self, key: str, example: str) -> str:
         value = self.string(key, example)
@@ -142,8 +175,29 @@ def load_settings() -> Settings:
             bind_address=reader.ip_address("bindAddress", "127.0.0.1"),
             grafana_port=reader.port("grafanaPort", "3000"),
         )
+    llm = _llm(reader)
     if reader.problems or phase is None:
         raise ConfigError(
             f"invalid configuration for stack {stack!r}:\n" + "\n".join(f"  - {p}" for p in reader.problems)
         )
-    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local)
+    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local, llm=llm)
+
+
+def _llm(reader: _Reader) -> LlmSettings:
+    provider = reader.choice("llmProvider", LLM_PROVIDERS)
+    api_key = None
+    if provider in LLM_PROVIDERS[1:]:
+        key_name = f"{provider}ApiKey"
+        api_key = reader.secret(key_name)
+        if api_key is None:
+            reader.problems.append(
+                f"llmProvider is {provider} but {key_name} is not set\n"
+                f"    fix: pulumi config set --secret {PROJECT}:{key_name} <key>  "
+                f"(or {config_set('llmProvider', 'simulated')})"
+            )
+    return LlmSettings(
+        provider=provider,
+        model=reader.optional_string("llmModel"),
+        api_key=api_key,
+        monthly_budget_usd=reader.positive_number("llmMonthlyBudgetUsd", "20"),
+    )

@@ -3,16 +3,19 @@
 The service overview answers the first three questions about any instrumented service:
 how much traffic, how slow, what is failing. Rate and latency come from the span metrics
 Tempo's metrics-generator writes to Mimir, so every service sending traces gets them free.
+The LLM agents dashboard reads the OpenTelemetry GenAI metrics any instrumented LLM client
+emits, the lab's agents or your own.
 """
 
 from __future__ import annotations
 
 import json
 
-from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, timeseries
+from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh
 
+from components.observability import genai
 from components.observability.datasources import LOGS, METRICS
 
 SPAN_CALLS = "traces_spanmetrics_calls_total"
@@ -24,12 +27,13 @@ def _promql(ref_id: str, expr: str, legend: str) -> prometheus.Dataquery:
     return prometheus.Dataquery().ref_id(ref_id).datasource(METRICS.ref).expr(expr).legend_format(legend).range()
 
 
-def _service_variable() -> dashboard.QueryVariable:
+def _label_variable(name: str, title: str, metric: str, label: str) -> dashboard.QueryVariable:
+    """A multi-select over a label's values; "All" is .+ because Loki rejects empty matchers."""
     return (
-        dashboard.QueryVariable("service")
-        .label("Service")
+        dashboard.QueryVariable(name)
+        .label(title)
         .datasource(METRICS.ref)
-        .query(f"label_values({SPAN_CALLS}, service)")
+        .query(f"label_values({metric}, {label})")
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .multi(True)
         .include_all(True)
@@ -91,7 +95,7 @@ def service_overview() -> dashboard.Dashboard:
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .time("now-1h", "now")
         .refresh("30s")
-        .with_variable(_service_variable())
+        .with_variable(_label_variable("service", "Service", SPAN_CALLS, "service"))
         .with_panel(request_rate)
         .with_panel(latency_p95)
         .with_panel(error_logs)
@@ -99,7 +103,113 @@ def service_overview() -> dashboard.Dashboard:
     )
 
 
+AGENT_FILTER = f'{genai.AGENT}=~"$agent"'
+
+
+def llm_agents() -> dashboard.Dashboard:
+    calls = f"{genai.OPERATION_DURATION}_count"
+    failed = f'{genai.ERROR_TYPE}!=""'
+    tokens = (
+        timeseries.Panel()
+        .title("Tokens per second")
+        .description("Input and output tokens per second by agent and model (gen_ai.client.token.usage).")
+        .unit("short")
+        .span(12)
+        .with_target(
+            _promql(
+                "A",
+                f"sum by ({genai.AGENT}, {genai.MODEL}, {genai.TOKEN_TYPE}) "
+                f"(rate({genai.TOKEN_USAGE}_sum{{{AGENT_FILTER}}}[$__rate_interval]))",
+                f"{{{{{genai.AGENT}}}}} {{{{{genai.MODEL}}}}} {{{{{genai.TOKEN_TYPE}}}}}",
+            )
+        )
+    )
+    cost_per_hour = (
+        timeseries.Panel()
+        .title("Cost per hour")
+        .description("USD per hour by agent, from token counts and the agents' price table.")
+        .unit("currencyUSD")
+        .span(8)
+        .with_target(
+            _promql(
+                "A",
+                f"sum by ({genai.AGENT}) (rate({genai.COST}{{{AGENT_FILTER}}}[$__rate_interval])) * 3600",
+                f"{{{{{genai.AGENT}}}}}",
+            )
+        )
+    )
+    projected_month = (
+        stat.Panel()
+        .title("Projected monthly cost")
+        .description(f"The last hour's spend rate over a {genai.HOURS_PER_MONTH}-hour month.")
+        .unit("currencyUSD")
+        .span(4)
+        .with_target(
+            _promql(
+                "A",
+                f"sum(rate({genai.COST}{{{AGENT_FILTER}}}[1h])) * 3600 * {genai.HOURS_PER_MONTH}",
+                "projected",
+            )
+        )
+    )
+    latency = (
+        timeseries.Panel()
+        .title("LLM call latency")
+        .description("p50 and p95 of gen_ai.client.operation.duration by agent.")
+        .unit("s")
+        .span(12)
+        .with_target(_promql("A", _quantile(0.5, genai.OPERATION_DURATION), f"{{{{{genai.AGENT}}}}} p50"))
+        .with_target(_promql("B", _quantile(0.95, genai.OPERATION_DURATION), f"{{{{{genai.AGENT}}}}} p95"))
+    )
+    errors = (
+        timeseries.Panel()
+        .title("Error rate")
+        .description("Share of LLM calls that failed (error.type set), by agent.")
+        .unit("percentunit")
+        .span(6)
+        .with_target(
+            _promql(
+                "A",
+                f"sum by ({genai.AGENT}) (rate({calls}{{{AGENT_FILTER}, {failed}}}[$__rate_interval]))"
+                f" / sum by ({genai.AGENT}) (rate({calls}{{{AGENT_FILTER}}}[$__rate_interval]))",
+                f"{{{{{genai.AGENT}}}}}",
+            )
+        )
+    )
+    retrieval = (
+        timeseries.Panel()
+        .title("Retrieval time p95")
+        .description("Time to fetch guidelines from the vector database before each LLM call.")
+        .unit("s")
+        .span(6)
+        .with_target(_promql("A", _quantile(0.95, genai.RETRIEVAL_DURATION), f"{{{{{genai.AGENT}}}}}"))
+    )
+    return (
+        dashboard.Dashboard("LLM agents")
+        .uid("llm-agents")
+        .tags(["llm-infra-lab", "genai"])
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .time("now-1h", "now")
+        .refresh("30s")
+        .with_variable(_label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT))
+        .with_panel(tokens)
+        .with_panel(cost_per_hour)
+        .with_panel(projected_month)
+        .with_panel(latency)
+        .with_panel(errors)
+        .with_panel(retrieval)
+        .build()
+    )
+
+
+def _quantile(q: float, histogram: str) -> str:
+    return (
+        f"histogram_quantile({q}, sum by ({genai.AGENT}, le) "
+        f"(rate({histogram}_bucket{{{AGENT_FILTER}}}[$__rate_interval])))"
+    )
+
+
 def dashboard_files() -> dict[str, str]:
     """File name to dashboard JSON, for Grafana's file provisioning."""
-    boards = [service_overview()]
+    boards = [service_overview(), llm_agents()]
     return {f"{board.uid}.json": json.dumps(board, cls=JSONEncoder, indent=2, sort_keys=True) for board in boards}

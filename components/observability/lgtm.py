@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.observability import alerts
 from components.observability import mimir as mimir_module
 from components.observability.alloy import alloy_service
 from components.observability.grafana import grafana_service
@@ -29,10 +30,14 @@ class LgtmServices:
 
 
 def lgtm_services(
-    grafana_port: int, grafana_admin_password: pulumi.Input[str], grafana_secret_key: pulumi.Input[str]
+    *,
+    grafana_port: int,
+    grafana_admin_password: pulumi.Input[str],
+    grafana_secret_key: pulumi.Input[str],
+    llm_monthly_budget_usd: float,
 ) -> LgtmServices:
     loki = loki_service()
-    mimir = mimir_service()
+    mimir = mimir_service(rule_files=alerts.rule_files(llm_monthly_budget_usd))
     metrics_push = mimir.url("http", mimir_module.PUSH_PATH)
     tempo = tempo_service(metrics_remote_write=metrics_push)
     alloy = alloy_service(

@@ -19,10 +19,16 @@ class LgtmOnDockerArgs:
     bind_address: str
     grafana_port: int
     retain_data: bool
+    llm_monthly_budget_usd: float
 
 
 class LgtmOnDocker(pulumi.ComponentResource):
-    """Loki, Tempo, Mimir, Alloy and Grafana on one network, Grafana's credentials generated."""
+    """Loki, Tempo, Mimir, Alloy and Grafana on one network, Grafana's credentials generated.
+
+    It ships the LLM dashboard and alert rules from the first phase: they read the GenAI
+    conventions any instrumented app emits, and adding the agents later must not change a
+    resource this phase created.
+    """
 
     def __init__(self, name: str, args: LgtmOnDockerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:observability:LgtmOnDocker", name, None, opts)
@@ -34,6 +40,7 @@ class LgtmOnDocker(pulumi.ComponentResource):
             grafana_port=args.grafana_port,
             grafana_admin_password=pulumi.Output.secret(admin_password.result),
             grafana_secret_key=pulumi.Output.secret(secret_key.result),
+            llm_monthly_budget_usd=args.llm_monthly_budget_usd,
         )
         self.containers = {
             spec.name: DockerService(

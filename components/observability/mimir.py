@@ -1,7 +1,8 @@
 """Grafana Mimir 3, monolithic in the classic architecture (no Kafka): the lab's metric store.
 
 It stores application metrics from Alloy and the span metrics from Tempo, with exemplars
-switched on so a latency spike links straight to a trace.
+switched on so a latency spike links straight to a trace, and its ruler evaluates the lab's
+alert rules.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ DATA_PATH = "/data"
 MEMORY_MIB = 576
 PUSH_PATH = "/api/v1/push"
 QUERY_PATH = "/prometheus"
+RULES_PATH = "/etc/mimir/rules"
+# With multitenancy off every request belongs to this tenant; the ruler reads <rules>/<tenant>/.
+TENANT = "anonymous"
 
 
 def config() -> dict:
@@ -36,14 +40,15 @@ def config() -> dict:
         "ingester": {"ring": {**single_node_ring, "replication_factor": 1}},
         "store_gateway": {"sharding_ring": {"replication_factor": 1}},
         "ruler": {"rule_path": f"{DATA_PATH}/ruler"},
-        "ruler_storage": {"backend": "filesystem", "filesystem": {"dir": f"{DATA_PATH}/rules"}},
+        # Rules are code: plain Prometheus rule files shipped with the config, read-only.
+        "ruler_storage": {"backend": "local", "local": {"directory": RULES_PATH}},
         "limits": {"max_global_exemplars_per_user": 100000, "max_global_series_per_user": 50000},
         "activity_tracker": {"filepath": f"{DATA_PATH}/metrics-activity.log"},
         "usage_stats": {"enabled": False},
     }
 
 
-def mimir_service() -> ServiceSpec:
+def mimir_service(rule_files: dict[str, str]) -> ServiceSpec:
     return ServiceSpec(
         name="mimir",
         image=IMAGE,
@@ -51,7 +56,10 @@ def mimir_service() -> ServiceSpec:
         memory_mib=MEMORY_MIB,
         args=("-target=all", f"-config.file={CONFIG_PATH}"),
         env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
-        config_files=(ConfigFile(CONFIG_PATH, yaml.safe_dump(config(), sort_keys=False)),),
+        config_files=(
+            ConfigFile(CONFIG_PATH, yaml.safe_dump(config(), sort_keys=False)),
+            *(ConfigFile(f"{RULES_PATH}/{TENANT}/{name}", text) for name, text in rule_files.items()),
+        ),
         volumes=(DataVolume("data", DATA_PATH),),
         user="10001:10001",
         # Distroless and no health flag: Docker cannot probe it; Kubernetes probes /ready.

@@ -65,11 +65,22 @@ def test_mimir_is_single_node_classic_architecture(configs):
     assert mimir["blocks_storage"]["backend"] == "filesystem"
 
 
-def test_mimir_keeps_exemplars_and_loadable_rules(configs):
-    mimir = configs["mimir"]
-    assert mimir["limits"]["max_global_exemplars_per_user"] > 0
-    # The `local` ruler backend cannot take uploaded rule files; `filesystem` can.
-    assert mimir["ruler_storage"]["backend"] == "filesystem"
+def test_mimir_keeps_exemplars(configs):
+    assert configs["mimir"]["limits"]["max_global_exemplars_per_user"] > 0
+
+
+def test_mimir_ruler_reads_the_shipped_rule_files(configs, observability):
+    storage = configs["mimir"]["ruler_storage"]
+    # `local` reads plain Prometheus rule files from <directory>/<tenant>/.
+    assert storage["backend"] == "local"
+    rule_files = services(observability)["mimir"].uploads_under(storage["local"]["directory"] + "/anonymous/")
+    assert list(rule_files) == ["/etc/mimir/rules/anonymous/llm-agents.yaml"]
+    groups = yaml.safe_load(next(iter(rule_files.values())))["groups"]
+    assert {rule["alert"] for group in groups for rule in group["rules"]} == {
+        "LLMCostBudgetBurn",
+        "LLMAgentHighErrorRate",
+        "LLMAgentSlowResponses",
+    }
 
 
 def test_mimir_writes_only_under_its_volume(configs):
@@ -80,7 +91,6 @@ def test_mimir_writes_only_under_its_volume(configs):
         mimir["blocks_storage"]["bucket_store"]["sync_dir"],
         mimir["compactor"]["data_dir"],
         mimir["ruler"]["rule_path"],
-        mimir["ruler_storage"]["filesystem"]["dir"],
         mimir["activity_tracker"]["filepath"],
     ]
     assert all(path.startswith("/data/") for path in paths), paths

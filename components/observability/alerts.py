@@ -1,0 +1,77 @@
+"""Alert rules for LLM agents, in Prometheus rule format, evaluated by Mimir's ruler.
+
+The same rendered file is what `promtool test rules` checks in the test suite.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from components.observability import genai
+
+ERROR_RATIO_THRESHOLD = 0.05
+LATENCY_P95_THRESHOLD_SECONDS = 10
+
+
+def _error_ratio() -> str:
+    calls = f"{genai.OPERATION_DURATION}_count"
+    return (
+        f'sum by ({genai.AGENT}) (rate({calls}{{{genai.ERROR_TYPE}!=""}}[5m]))'
+        f" / sum by ({genai.AGENT}) (rate({calls}[5m]))"
+    )
+
+
+def llm_agent_rules(monthly_budget_usd: float) -> dict:
+    projected_month = f"sum(rate({genai.COST}[1h])) * 3600 * {genai.HOURS_PER_MONTH}"
+    return {
+        "groups": [
+            {
+                "name": "llm-agents",
+                "interval": "1m",
+                "rules": [
+                    {
+                        "alert": "LLMCostBudgetBurn",
+                        "expr": f"{projected_month} > {monthly_budget_usd:g}",
+                        "for": "15m",
+                        "labels": {"severity": "warning"},
+                        "annotations": {
+                            "summary": "LLM spend is on course to exceed the monthly budget",
+                            "description": (
+                                "At the last hour's rate the agents would spend "
+                                '{{ $value | printf "%.2f" }} USD a month; '
+                                f"the budget is {monthly_budget_usd:g} USD."
+                            ),
+                        },
+                    },
+                    {
+                        "alert": "LLMAgentHighErrorRate",
+                        "expr": f"{_error_ratio()} > {ERROR_RATIO_THRESHOLD:g}",
+                        "for": "10m",
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "Agent {{ $labels.agent_name }} fails over 5% of its LLM calls",
+                            "description": "{{ $value | humanizePercentage }} of LLM calls failed over 5 minutes.",
+                        },
+                    },
+                    {
+                        "alert": "LLMAgentSlowResponses",
+                        "expr": (
+                            f"histogram_quantile(0.95, sum by ({genai.AGENT}, le) "
+                            f"(rate({genai.OPERATION_DURATION}_bucket[5m]))) > {LATENCY_P95_THRESHOLD_SECONDS}"
+                        ),
+                        "for": "10m",
+                        "labels": {"severity": "warning"},
+                        "annotations": {
+                            "summary": "Agent {{ $labels.agent_name }} LLM calls are slow",
+                            "description": "p95 LLM call latency is {{ $value | humanizeDuration }}.",
+                        },
+                    },
+                ],
+            }
+        ]
+    }
+
+
+def rule_files(monthly_budget_usd: float) -> dict[str, str]:
+    """Namespace (file) name to rule file text."""
+    return {"llm-agents.yaml": yaml.safe_dump(llm_agent_rules(monthly_budget_usd), sort_keys=False, width=1000)}
