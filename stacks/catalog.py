@@ -37,7 +37,7 @@ PHASES: tuple[Phase, ...] = (
         "Grafana LGTM on Docker: Loki, Tempo, Mimir, Grafana, Alloy",
         "stacks.observability",
     ),
-    Phase("agents", ("local",), "+ instrumented LLM agents and Qdrant on Docker", None),
+    Phase("agents", ("local",), "+ instrumented LLM agents, Qdrant and their traffic on Docker", "stacks.agents"),
     Phase("kubernetes", ("local",), "+ the workloads, MLflow and MinIO on minikube", None),
     Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", None),
     Phase("production", ("dev",), "+ TLS, RDS PostgreSQL, LGTM on EKS, serving, autoscaling", None),

@@ -51,11 +51,10 @@ class Service:
 
 def services(run: ProgramRun) -> dict[str, Service]:
     """Long-running containers by name; one-shot init containers are left out."""
-    images = {r.parent: r for r in run.of_type(REMOTE_IMAGE) if not r.name.endswith("-volume-owner")}
+    # The mocks give every image the id sha256:<resource name>; containers run it by id.
+    images = {f"sha256:{r.name}": r["name"] for r in run.of_type(REMOTE_IMAGE)}
     return {
-        c.name: Service(container=c, image=images[c.parent]["name"])
-        for c in run.of_type(CONTAINER)
-        if c.get("mustRun", True)
+        c.name: Service(container=c, image=images[c["image"]]) for c in run.of_type(CONTAINER) if c.get("mustRun", True)
     }
 
 

@@ -6,7 +6,16 @@ derived here from the specs of the stores that exist.
 
 from __future__ import annotations
 
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    bash_http_probe,
+    go_memory_limit,
+)
 
 IMAGE = Image("grafana/alloy", "v1.21.2")
 UI_PORT = 12345
@@ -121,15 +130,5 @@ def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_ht
         volumes=(DataVolume("data", DATA_PATH),),
         user=ALLOY_USER,
         # The image has bash but neither curl nor wget.
-        health=HealthCheck(
-            port="http",
-            path="/-/ready",
-            command=(
-                "bash",
-                "-c",
-                f"exec 3<>/dev/tcp/127.0.0.1/{UI_PORT} && "
-                "printf 'GET /-/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
-                "head -n1 <&3 | grep -q ' 200 '",
-            ),
-        ),
+        health=HealthCheck(port="http", path="/-/ready", command=bash_http_probe(UI_PORT, "/-/ready")),
     )

@@ -21,6 +21,21 @@ class DockerServiceArgs:
     name_prefix: str
     bind_address: str
     retain_data: bool
+    image: docker.RemoteImage | None = None
+    """An image built once for several services (see `build_image`); None pulls spec.image."""
+
+
+def build_image(name: str, image: Image, opts: pulumi.ResourceOptions) -> docker.RemoteImage:
+    """Builds a lab image from its context once, tagged with its pinned tag."""
+    if image.build_context is None:
+        raise ValueError(f"{image.ref} has no build context")
+    return docker.RemoteImage(
+        name,
+        name=image.ref,
+        keep_locally=True,
+        build=docker.RemoteImageBuildArgs(context=image.build_context, tags=[image.ref]),
+        opts=opts,
+    )
 
 
 class DockerService(pulumi.ComponentResource):
@@ -39,12 +54,12 @@ class DockerService(pulumi.ComponentResource):
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
 
-        image = docker.RemoteImage(
-            spec.name,
-            name=spec.image.ref,
-            keep_locally=True,
-            opts=child,
-        )
+        if args.image is not None:
+            image = args.image
+        elif spec.image.build_context is None:
+            image = docker.RemoteImage(spec.name, name=spec.image.ref, keep_locally=True, opts=child)
+        else:
+            raise ValueError(f"{spec.name}: pass the image built from {spec.image.build_context} in args.image")
 
         self.volumes = [
             docker.Volume(
@@ -93,6 +108,8 @@ class DockerService(pulumi.ComponentResource):
                 for port in spec.ports
             ],
             healthcheck=self._healthcheck(spec),
+            read_only=spec.read_only_root or None,
+            tmpfs={path: "rw,noexec,nosuid,size=64m" for path in spec.scratch_paths} or None,
             memory=spec.memory_mib,
             memory_swap=spec.memory_mib,
             restart="unless-stopped",
@@ -106,7 +123,7 @@ class DockerService(pulumi.ComponentResource):
 
     @staticmethod
     def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
-        if spec.health.command is None:
+        if spec.health is None or spec.health.command is None:
             return None
         return docker.ContainerHealthcheckArgs(
             tests=["CMD", *spec.health.command],

@@ -18,6 +18,8 @@ import pulumi
 class Image:
     repository: str
     tag: str
+    build_context: str | None = None
+    """Directory with a Dockerfile when the lab builds the image itself; None to pull it."""
 
     def __post_init__(self) -> None:
         if not self.tag or self.tag == "latest":
@@ -72,7 +74,8 @@ class ServiceSpec:
     image: Image
     ports: tuple[Port, ...]
     memory_mib: int
-    health: HealthCheck
+    health: HealthCheck | None
+    """None for a program that serves nothing to probe (a load generator, say)."""
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -80,12 +83,16 @@ class ServiceSpec:
     volumes: tuple[DataVolume, ...] = ()
     user: str | None = None
     """uid:gid the program runs as; data volumes are handed to it before it starts."""
+    read_only_root: bool = False
+    scratch_paths: tuple[str, ...] = ()
+    """Writable, throwaway directories for a program on a read-only root filesystem."""
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name} has duplicate port names: {names}")
-        self.port(self.health.port)
+        if self.health is not None:
+            self.port(self.health.port)
         if self.memory_mib <= 0:
             raise ValueError(f"service {self.name} needs a positive memory limit")
 
@@ -105,6 +112,23 @@ class ServiceSpec:
 
     def url(self, port_name: str, path: str = "", scheme: str = "http") -> str:
         return f"{scheme}://{self.address(port_name)}{path}"
+
+
+def bash_http_probe(port: int, path: str) -> tuple[str, ...]:
+    """An HTTP GET with bash's /dev/tcp, for images that ship bash but neither curl nor wget."""
+    return (
+        "bash",
+        "-c",
+        f"exec 3<>/dev/tcp/127.0.0.1/{port} && "
+        f"printf 'GET {path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
+        "head -n1 <&3 | grep -q ' 200 '",
+    )
+
+
+def python_http_probe(port: int, path: str) -> tuple[str, ...]:
+    """An HTTP GET with the image's own Python, for slim Python images without curl."""
+    url = f"http://127.0.0.1:{port}{path}"
+    return ("python", "-c", f"import urllib.request; urllib.request.urlopen('{url}', timeout=3)")
 
 
 def go_memory_limit(memory_mib: int) -> str:

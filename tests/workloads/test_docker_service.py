@@ -80,3 +80,18 @@ def test_volumes_follow_the_retain_setting():
     assert render(root_service(volumes=volumes)).named("docker:index/volume:Volume", "cache-data").retain_on_delete
     released = render(root_service(volumes=volumes), retain_data=False)
     assert not released.named("docker:index/volume:Volume", "cache-data").retain_on_delete
+
+
+def test_an_image_to_build_must_be_built_once_and_passed_in():
+    built = root_service(image=Image("llm-infra-lab/cache", "0123456789ab", build_context="apps/cache"))
+    run = run_program(
+        lambda: DockerService(
+            "cache",
+            DockerServiceArgs(
+                spec=built, network_name="lab", name_prefix="test", bind_address="127.0.0.1", retain_data=True
+            ),
+        ),
+        "local",
+    )
+    assert isinstance(run.error, ValueError)
+    assert "pass the image built from apps/cache" in str(run.error)

@@ -1,0 +1,94 @@
+"""The lab's LLM agents and their traffic generator: one image built from apps/agent.
+
+The image tag is a hash of the app's source, so it is pinned like any other image and a
+change to the code rolls the containers, while an unchanged app keeps its containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec, python_http_probe
+
+APP_DIR = "apps/agent"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ROLES = {"prompt-reviewer": 8081, "code-critic": 8082}
+AGENT_MEMORY_MIB = 192
+TRAFFIC_MEMORY_MIB = 96
+QDRANT_COLLECTION = "review-guidelines"
+API_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+def source_tag(app_dir: Path = REPO_ROOT / APP_DIR) -> str:
+    """A short hash over what goes into the image (tests and caches excluded)."""
+    digest = hashlib.sha256()
+    for path in sorted(app_dir.rglob("*")):
+        relative = path.relative_to(app_dir)
+        if path.is_dir() or {"tests", "__pycache__", ".pytest_cache"} & set(relative.parts):
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def agent_image() -> Image:
+    return Image("llm-infra-lab/agent", source_tag(), build_context=APP_DIR)
+
+
+@dataclass(frozen=True)
+class LlmBackend:
+    provider: str
+    model: str | None
+    api_key: pulumi.Input[str] | None
+
+
+def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: str) -> ServiceSpec:
+    port = ROLES[role]
+    env = {
+        "AGENT_ROLE": role,
+        "PORT": str(port),
+        "LLM_PROVIDER": llm.provider,
+        "QDRANT_URL": qdrant_url,
+        "QDRANT_COLLECTION": QDRANT_COLLECTION,
+        "OTEL_SERVICE_NAME": role,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_url,
+        "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=llm-infra-lab",
+    }
+    if llm.model:
+        env["LLM_MODEL"] = llm.model
+    secret_env = {API_KEY_ENV[llm.provider]: llm.api_key} if llm.api_key is not None else {}
+    return ServiceSpec(
+        name=role,
+        image=agent_image(),
+        ports=(Port("http", port, published=True),),
+        memory_mib=AGENT_MEMORY_MIB,
+        env=env,
+        secret_env=secret_env,
+        user="10001:10001",
+        read_only_root=True,
+        scratch_paths=("/tmp",),
+        health=HealthCheck(port="http", path="/healthz", command=python_http_probe(port, "/healthz")),
+    )
+
+
+def traffic_service(agent_urls: list[str], otlp_grpc_url: str) -> ServiceSpec:
+    """Steady, bounded review traffic so the dashboards have data a minute after `pulumi up`."""
+    return ServiceSpec(
+        name="traffic",
+        image=agent_image(),
+        ports=(),
+        memory_mib=TRAFFIC_MEMORY_MIB,
+        args=("python", "-m", "agent.traffic"),
+        env={
+            "AGENT_URLS": ",".join(agent_urls),
+            "OTEL_SERVICE_NAME": "traffic",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_url,
+        },
+        user="10001:10001",
+        read_only_root=True,
+        scratch_paths=("/tmp",),
+        health=None,
+    )

@@ -1,0 +1,50 @@
+"""Moving a stack to its next phase never replaces what both phases have, and keeps data.
+
+For each stack and each pair of consecutive built phases, every resource of the earlier
+phase is registered by the later one under the same URN with the same inputs, so
+`pulumi up` after `pulumi config set phase <next>` only adds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.catalog import STACKS, phases_for
+from tests.conftest import evaluate
+
+STATEFUL = {"docker:index/volume:Volume"}
+
+
+def consecutive_built_phases():
+    for stack in STACKS:
+        built = [phase for phase in phases_for(stack) if phase.module is not None]
+        for earlier, later in zip(built, built[1:], strict=False):
+            yield pytest.param(stack, earlier.name, later.name, id=f"{stack}:{earlier.name}->{later.name}")
+
+
+PAIRS = list(consecutive_built_phases())
+
+
+def test_there_is_a_phase_switch_to_check():
+    assert PAIRS, "no stack has two built phases yet"
+
+
+@pytest.mark.parametrize(("stack", "earlier", "later"), PAIRS)
+def test_later_phase_keeps_every_resource_unchanged(stack, earlier, later):
+    before = {r.urn: r for r in evaluate(stack, phase=earlier).resources}
+    after = {r.urn: r for r in evaluate(stack, phase=later).resources}
+    missing = sorted(set(before) - set(after))
+    assert not missing, f"{later} drops {missing}"
+    changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
+    assert not changed, f"{later} changes the inputs of {changed}"
+    assert len(after) > len(before)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stateful_resource_of_every_built_phase_is_retained(stack):
+    for phase in phases_for(stack):
+        if phase.module is None:
+            continue
+        stateful = [r for r in evaluate(stack, phase=phase.name).resources if r.type in STATEFUL]
+        assert stateful or stack != "local"
+        assert all(r.retain_on_delete or r.protect for r in stateful), phase.name
