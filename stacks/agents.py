@@ -24,15 +24,10 @@ class AgentsPhase:
 
 def build(settings: Settings) -> AgentsPhase:
     base = observability.build(settings)
-    local = settings.local
-    assert local is not None, "the agents phase runs on the local stack"
     agents = AgentsOnDocker(
         "agents",
         AgentsOnDockerArgs(
-            network_name=base.network.name,
-            name_prefix=settings.name_prefix,
-            bind_address=local.bind_address,
-            retain_data=settings.retain_data,
+            target=base.target,
             llm=LlmBackend(provider=settings.llm.provider, model=settings.llm.model, api_key=settings.llm.api_key),
             otlp_grpc_url=base.lgtm.services.alloy.url("otlp-grpc"),
         ),

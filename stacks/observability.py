@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.observability.lgtm_docker import LgtmOnDocker, LgtmOnDockerArgs
+from components.workloads.docker_service import DockerTarget
 from stacks.settings import Settings
 
 
@@ -16,7 +17,7 @@ class ObservabilityPhase:
     """What later local phases build on: the engine, the lab network, the LGTM stack."""
 
     docker: docker.Provider
-    network: docker.Network
+    target: DockerTarget
     lgtm: LgtmOnDocker
 
     @property
@@ -42,16 +43,19 @@ def build(settings: Settings) -> ObservabilityPhase:
         labels=[docker.NetworkLabelArgs(label="llm-infra-lab.stack", value=settings.stack)],
         opts=on_engine,
     )
+    target = DockerTarget(
+        network_name=network.name,
+        name_prefix=settings.name_prefix,
+        bind_address=local.bind_address,
+        retain_data=settings.retain_data,
+    )
     lgtm = LgtmOnDocker(
         "lgtm",
         LgtmOnDockerArgs(
-            network_name=network.name,
-            name_prefix=settings.name_prefix,
-            bind_address=local.bind_address,
+            target=target,
             grafana_port=local.grafana_port,
-            retain_data=settings.retain_data,
             llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
         ),
         opts=pulumi.ResourceOptions(providers=[engine]),
     )
-    return ObservabilityPhase(docker=engine, network=network, lgtm=lgtm)
+    return ObservabilityPhase(docker=engine, target=target, lgtm=lgtm)

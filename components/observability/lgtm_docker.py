@@ -9,16 +9,13 @@ import pulumi_random as random
 
 from components.observability.grafana import ADMIN_USER
 from components.observability.lgtm import LgtmServices, lgtm_services
-from components.workloads.docker_service import DockerService, DockerServiceArgs
+from components.workloads.docker_service import DockerTarget, render_services
 
 
 @dataclass
 class LgtmOnDockerArgs:
-    network_name: pulumi.Input[str]
-    name_prefix: str
-    bind_address: str
+    target: DockerTarget
     grafana_port: int
-    retain_data: bool
     llm_monthly_budget_usd: float
 
 
@@ -42,22 +39,9 @@ class LgtmOnDocker(pulumi.ComponentResource):
             grafana_secret_key=pulumi.Output.secret(secret_key.result),
             llm_monthly_budget_usd=args.llm_monthly_budget_usd,
         )
-        self.containers = {
-            spec.name: DockerService(
-                spec.name,
-                DockerServiceArgs(
-                    spec=spec,
-                    network_name=args.network_name,
-                    name_prefix=args.name_prefix,
-                    bind_address=args.bind_address,
-                    retain_data=args.retain_data,
-                ),
-                opts=child,
-            )
-            for spec in self.services.all()
-        }
+        self.containers = render_services(self.services.all(), args.target, parent=self)
 
-        host = "localhost" if args.bind_address in ("127.0.0.1", "0.0.0.0") else args.bind_address
+        host = args.target.host
         alloy = self.services.alloy
         self.grafana_url = f"http://{host}:{self.services.grafana.port('http').number}"
         self.grafana_admin_user = ADMIN_USER

@@ -14,13 +14,26 @@ VOLUME_INIT_IMAGE = Image("busybox", "1.37.0")
 VOLUME_INIT_MEMORY_MIB = 32
 
 
-@dataclass
-class DockerServiceArgs:
-    spec: ServiceSpec
+@dataclass(frozen=True)
+class DockerTarget:
+    """Where and how a phase's services run on the local engine."""
+
     network_name: pulumi.Input[str]
     name_prefix: str
     bind_address: str
+    """Host address published ports listen on."""
     retain_data: bool
+
+    @property
+    def host(self) -> str:
+        """How the person at this machine reaches a published port."""
+        return "localhost" if self.bind_address in ("127.0.0.1", "0.0.0.0") else self.bind_address
+
+
+@dataclass
+class DockerServiceArgs:
+    spec: ServiceSpec
+    target: DockerTarget
     image: docker.RemoteImage | None = None
     """An image built once for several services (see `build_image`); None pulls spec.image."""
 
@@ -64,9 +77,9 @@ class DockerService(pulumi.ComponentResource):
         self.volumes = [
             docker.Volume(
                 f"{spec.name}-{volume.name}",
-                name=f"{args.name_prefix}-{spec.name}-{volume.name}",
+                name=f"{args.target.name_prefix}-{spec.name}-{volume.name}",
                 labels=[docker.VolumeLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_data),
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.target.retain_data),
             )
             for volume in spec.volumes
         ]
@@ -77,7 +90,7 @@ class DockerService(pulumi.ComponentResource):
         ]
         depends_on: list[pulumi.Resource] = []
         if self.volumes and spec.uid not in (None, 0):
-            depends_on.append(self._volume_owner(spec, args.name_prefix, mounts))
+            depends_on.append(self._volume_owner(spec, args.target.name_prefix, mounts))
 
         plain_env = [f"{key}={value}" for key, value in sorted(spec.env.items())]
         secret_env = [
@@ -87,17 +100,19 @@ class DockerService(pulumi.ComponentResource):
 
         self.container = docker.Container(
             spec.name,
-            name=f"{args.name_prefix}-{spec.name}",
+            name=f"{args.target.name_prefix}-{spec.name}",
             image=image.image_id,
             command=list(spec.args) or None,
             envs=plain_env + secret_env,
             user=spec.user,
             uploads=[docker.ContainerUploadArgs(file=f.path, content=f.content) for f in spec.config_files],
             volumes=mounts,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[spec.name])],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=args.target.network_name, aliases=[spec.name])
+            ],
             ports=[
                 docker.ContainerPortArgs(
-                    internal=port.number, external=port.number, ip=args.bind_address, protocol=port.protocol
+                    internal=port.number, external=port.number, ip=args.target.bind_address, protocol=port.protocol
                 )
                 for port in spec.ports
                 if port.published
@@ -161,3 +176,20 @@ class DockerService(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def render_services(
+    specs: tuple[ServiceSpec, ...],
+    target: DockerTarget,
+    parent: pulumi.Resource,
+    built: docker.RemoteImage | None = None,
+) -> dict[str, DockerService]:
+    """One DockerService per spec; specs whose image the lab builds run `built`."""
+    return {
+        spec.name: DockerService(
+            spec.name,
+            DockerServiceArgs(spec=spec, target=target, image=built if spec.image.build_context else None),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for spec in specs
+    }

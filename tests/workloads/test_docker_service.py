@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from components.workloads.docker_service import DockerService, DockerServiceArgs
+from components.workloads.docker_service import DockerService, DockerServiceArgs, DockerTarget
 from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
 from tests.harness import run_program
 
 CONTAINER = "docker:index/container:Container"
 
 
+def target(retain_data: bool = True) -> DockerTarget:
+    return DockerTarget(network_name="lab", name_prefix="test", bind_address="127.0.0.1", retain_data=retain_data)
+
+
 def render(spec: ServiceSpec, retain_data: bool = True):
     def program():
         DockerService(
             spec.name,
-            DockerServiceArgs(
-                spec=spec, network_name="lab", name_prefix="test", bind_address="127.0.0.1", retain_data=retain_data
-            ),
+            DockerServiceArgs(spec=spec, target=target(retain_data)),
         )
 
     return run_program(program, "local").raise_error()
@@ -87,9 +89,7 @@ def test_an_image_to_build_must_be_built_once_and_passed_in():
     run = run_program(
         lambda: DockerService(
             "cache",
-            DockerServiceArgs(
-                spec=built, network_name="lab", name_prefix="test", bind_address="127.0.0.1", retain_data=True
-            ),
+            DockerServiceArgs(spec=built, target=target()),
         ),
         "local",
     )
