@@ -17,6 +17,12 @@ from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec, pyt
 APP_DIR = "apps/agent"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLES = {"prompt-reviewer": 8081, "code-critic": 8082}
+TRAFFIC_PORT = 8090
+# Requests per second in total. A real provider bills every request: one a minute keeps the
+# dashboards alive for a few dollars a month instead of hundreds.
+TRAFFIC_RATE = {"simulated": 1.0, "paid": 1 / 60}
+# Below the 5% error-rate alert: the lab starts quiet; raise it to watch the alert fire.
+SIMULATED_ERROR_RATE = 0.02
 AGENT_MEMORY_MIB = 192
 TRAFFIC_MEMORY_MIB = 96
 QDRANT_COLLECTION = "review-guidelines"
@@ -27,9 +33,10 @@ def source_tag(app_dir: Path = REPO_ROOT / APP_DIR) -> str:
     """A short hash over what goes into the image (tests and caches excluded)."""
     digest = hashlib.sha256()
     for path in sorted(app_dir.rglob("*")):
-        relative = path.relative_to(app_dir)
-        if path.is_dir() or {"tests", "__pycache__", ".pytest_cache"} & set(relative.parts):
+        folders = path.relative_to(app_dir).parts[:-1]
+        if path.is_dir() or "tests" in folders or "__pycache__" in folders or any(f.startswith(".") for f in folders):
             continue
+        relative = path.relative_to(app_dir)
         digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
@@ -59,6 +66,8 @@ def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: st
     }
     if llm.model:
         env["LLM_MODEL"] = llm.model
+    if llm.provider == "simulated":
+        env["SIMULATED_ERROR_RATE"] = str(SIMULATED_ERROR_RATE)
     secret_env = {API_KEY_ENV[llm.provider]: llm.api_key} if llm.api_key is not None else {}
     return ServiceSpec(
         name=role,
@@ -74,21 +83,23 @@ def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: st
     )
 
 
-def traffic_service(agent_urls: list[str], otlp_grpc_url: str) -> ServiceSpec:
+def traffic_service(agent_urls: list[str], otlp_grpc_url: str, provider: str) -> ServiceSpec:
     """Steady, bounded review traffic so the dashboards have data a minute after `pulumi up`."""
     return ServiceSpec(
         name="traffic",
         image=agent_image(),
-        ports=(),
+        ports=(Port("http", TRAFFIC_PORT),),
         memory_mib=TRAFFIC_MEMORY_MIB,
         args=("python", "-m", "agent.traffic"),
         env={
             "AGENT_URLS": ",".join(agent_urls),
+            "PORT": str(TRAFFIC_PORT),
+            "TRAFFIC_RATE": str(TRAFFIC_RATE["simulated" if provider == "simulated" else "paid"]),
             "OTEL_SERVICE_NAME": "traffic",
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_url,
         },
         user="10001:10001",
         read_only_root=True,
         scratch_paths=("/tmp",),
-        health=None,
+        health=HealthCheck(port="http", path="/healthz", command=python_http_probe(TRAFFIC_PORT, "/healthz")),
     )

@@ -24,7 +24,7 @@ class AgentsOnDocker(pulumi.ComponentResource):
         super().__init__("llm-infra-lab:workloads:AgentsOnDocker", name, None, opts)
         qdrant = qdrant_service()
         agents = [agent_service(role, args.llm, args.otlp_grpc_url, qdrant.url("http")) for role in ROLES]
-        traffic = traffic_service([agent.url("http") for agent in agents], args.otlp_grpc_url)
+        traffic = traffic_service([agent.url("http") for agent in agents], args.otlp_grpc_url, args.llm.provider)
         self.image = build_image("agent", agent_image(), pulumi.ResourceOptions(parent=self))
         self.containers = render_services((qdrant, *agents, traffic), args.target, parent=self, built=self.image)
         self.agent_urls = {agent.name: f"http://{args.target.host}:{agent.port('http').number}" for agent in agents}

@@ -138,7 +138,7 @@ class DockerService(pulumi.ComponentResource):
 
     @staticmethod
     def _healthcheck(spec: ServiceSpec) -> docker.ContainerHealthcheckArgs | None:
-        if spec.health is None or spec.health.command is None:
+        if spec.health.command is None:
             return None
         return docker.ContainerHealthcheckArgs(
             tests=["CMD", *spec.health.command],

@@ -74,8 +74,7 @@ class ServiceSpec:
     image: Image
     ports: tuple[Port, ...]
     memory_mib: int
-    health: HealthCheck | None
-    """None for a program that serves nothing to probe (a load generator, say)."""
+    health: HealthCheck
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -91,8 +90,7 @@ class ServiceSpec:
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name} has duplicate port names: {names}")
-        if self.health is not None:
-            self.port(self.health.port)
+        self.port(self.health.port)
         if self.memory_mib <= 0:
             raise ValueError(f"service {self.name} needs a positive memory limit")
 

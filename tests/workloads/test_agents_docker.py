@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from components.observability.alerts import ERROR_RATIO_THRESHOLD
 from components.workloads.agent import source_tag
 from stacks.settings import ConfigError
 from tests.conftest import evaluate
@@ -53,13 +54,18 @@ def test_agent_image_is_built_once_from_the_app_and_pinned_to_its_source(agents_
     assert running["qdrant"].image == "qdrant/qdrant:v1.18.2-unprivileged"
 
 
-def test_source_tag_follows_the_code_and_ignores_tests(tmp_path):
-    (tmp_path / "agent").mkdir()
-    (tmp_path / "tests").mkdir()
+def test_source_tag_follows_the_code_and_ignores_tests_and_caches(tmp_path):
+    for folder in ("agent", "tests", ".mypy_cache", "agent/__pycache__"):
+        (tmp_path / folder).mkdir()
     (tmp_path / "agent" / "app.py").write_text("print('v1')\n")
     first = source_tag(tmp_path)
     (tmp_path / "tests" / "test_app.py").write_text("def test(): pass\n")
+    (tmp_path / ".mypy_cache" / "cache.json").write_text("{}")
+    (tmp_path / "agent" / "__pycache__" / "app.pyc").write_bytes(b"\0")
     assert source_tag(tmp_path) == first
+    (tmp_path / ".dockerignore").write_text("tests/\n")
+    assert source_tag(tmp_path) != first, "build settings are part of the image"
+    first = source_tag(tmp_path)
     (tmp_path / "agent" / "app.py").write_text("print('v2')\n")
     assert source_tag(tmp_path) != first
 
@@ -112,7 +118,19 @@ def test_agents_have_http_health_checks_qdrant_a_bash_probe(running):
         probe = " ".join(running[name].container["healthcheck"]["tests"])
         assert f"http://127.0.0.1:{running[name].listening_ports['http']}/healthz" in probe
     assert "GET /readyz" in " ".join(running["qdrant"].container["healthcheck"]["tests"])
-    assert "healthcheck" not in running["traffic"].container.inputs
+    traffic_probe = " ".join(running["traffic"].container["healthcheck"]["tests"])
+    assert f"http://127.0.0.1:{running['traffic'].env['PORT']}/healthz" in traffic_probe
+
+
+def test_traffic_is_brisk_when_simulated_and_frugal_when_paid(running):
+    assert float(running["traffic"].env["TRAFFIC_RATE"]) == 1.0
+    paid = services(evaluate("local", phase="agents", llmProvider="anthropic", anthropicApiKey="sk-ant-test"))
+    assert float(paid["traffic"].env["TRAFFIC_RATE"]) <= 1 / 60
+
+
+def test_simulated_errors_stay_below_the_error_alert(running):
+    for name in AGENTS:
+        assert float(running[name].env["SIMULATED_ERROR_RATE"]) < ERROR_RATIO_THRESHOLD
 
 
 def test_simulated_provider_needs_no_secret(running):

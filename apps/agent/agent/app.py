@@ -1,0 +1,201 @@
+"""The HTTP service: GET /healthz and POST /review, with a server span per request.
+
+`create_app` takes its collaborators (telemetry, provider, Qdrant client) as arguments so tests
+build the same app with in-memory exporters, an httpx mock transport and an in-memory Qdrant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from qdrant_client import QdrantClient
+
+from agent import __version__
+from agent import semconv as sc
+from agent.config import Settings
+from agent.providers import LLMProvider, ProviderError, make_provider
+from agent.retrieval import GuidelineStore, RetrievalError
+from agent.service import ReviewService
+from agent.telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(min_length=1, description="The prompt or code to review.")]
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+
+class ReviewResponse(BaseModel):
+    agent: str
+    review: str
+    provider: str
+    model: str = Field(description="The model that answered (gen_ai.response.model).")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None = Field(description="From the price table; null for a model not in it.")
+    guideline_ids: list[str]
+    retrieval: str = Field(description="hit, empty, error (reviewed without guidelines) or disabled.")
+    trace_id: str
+
+
+class Health(BaseModel):
+    status: str
+    agent: str
+    provider: str
+    model: str
+    retrieval: str
+    version: str
+
+
+def current_trace_id() -> str:
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else ""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) one larger than `limit` without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"request body is larger than {limit} bytes")
+    return bytes(body)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    telemetry: Telemetry | None = None,
+    provider: LLMProvider | None = None,
+    qdrant: QdrantClient | None = None,
+) -> FastAPI:
+    """The agent app; what it is not given, it builds from `settings` and owns (and closes)."""
+    owns_telemetry = telemetry is None
+    telemetry = telemetry or Telemetry.from_env(settings.role)
+    owns_provider = provider is None
+    provider = provider or make_provider(settings)
+    owns_qdrant = qdrant is None
+    if qdrant is None and settings.qdrant_url:
+        qdrant = QdrantClient(
+            url=settings.qdrant_url, timeout=max(1, round(settings.qdrant_timeout_s)), check_compatibility=False
+        )
+    store = GuidelineStore(qdrant, settings.qdrant_collection, settings.role) if qdrant is not None else None
+    service = ReviewService(settings, provider, telemetry, store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logger.info(
+            "agent %s starting: provider %s, model %s, retrieval %s",
+            settings.role,
+            provider.system,
+            settings.model,
+            settings.qdrant_url or ("in-process" if store else "disabled"),
+        )
+        if store is not None:
+            try:
+                count = await asyncio.to_thread(store.ensure_seeded)
+                logger.info("seeded %d guidelines for %s into %s", count, settings.role, store.collection)
+            except RetrievalError as exc:
+                logger.error("Qdrant not available at startup, will retry on requests: %s", exc)
+        yield
+        if owns_provider:
+            await provider.aclose()
+        if owns_qdrant and qdrant is not None:
+            qdrant.close()
+        if owns_telemetry:
+            telemetry.shutdown()
+
+    app = FastAPI(title=f"LLM agent {settings.role}", version=__version__, lifespan=lifespan)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        """Liveness and readiness in one: no LLM or Qdrant call, just the last known state."""
+        retrieval = "disabled" if store is None else ("ready" if store.ready else "unavailable")
+        return Health(
+            status="ok",
+            agent=settings.role,
+            provider=provider.system,
+            model=settings.model,
+            retrieval=retrieval,
+            version=__version__,
+        )
+
+    @app.post(
+        "/review",
+        response_model=ReviewResponse,
+        responses={
+            413: {"description": "Text or body too large"},
+            422: {"description": "Invalid request"},
+            502: {"description": "The LLM provider failed"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ReviewRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def review(request: Request) -> Any:
+        """Review `text` as this agent's role; the body is read by hand to cap its size first."""
+        trace.get_current_span().set_attribute(sc.AGENT_NAME, settings.role)
+        body = await read_body(request, settings.max_body_bytes)
+        try:
+            payload = ReviewRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+        if len(payload.text) > settings.max_text_chars:
+            raise HTTPException(413, f"text has {len(payload.text)} characters; the limit is {settings.max_text_chars}")
+        try:
+            result = await service.review(payload.text)
+        except ProviderError as exc:
+            return JSONResponse(
+                status_code=502,
+                content={
+                    "detail": f"LLM provider {provider.system} failed",
+                    "error_type": exc.error_type,
+                    "trace_id": current_trace_id(),
+                },
+            )
+        return ReviewResponse(
+            agent=settings.role,
+            review=result.text,
+            provider=provider.system,
+            model=result.model,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            guideline_ids=list(result.guideline_ids),
+            retrieval=result.retrieval,
+            trace_id=current_trace_id(),
+        )
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="/healthz",
+        exclude_spans=["receive", "send"],
+    )
+    return app

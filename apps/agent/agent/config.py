@@ -1,0 +1,146 @@
+"""Settings from environment variables: the contract the Pulumi program fills in.
+
+Everything is read and validated here, once, at startup; every problem is reported at once so a
+misconfigured container fails with one clear message instead of a stack trace on first request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from agent.pricing import DEFAULT_MODELS
+from agent.roles import ROLES
+
+PROVIDERS = ("simulated", "anthropic", "openai")
+API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+DEFAULT_BASE_URLS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
+BASE_URL_VARIABLES = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+
+T = TypeVar("T", int, float)
+
+
+class ConfigError(ValueError):
+    """One or more settings are missing or invalid; the message lists all of them."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks; `reveal()` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    role: str
+    provider: str = "simulated"
+    model: str = DEFAULT_MODELS["simulated"]
+    port: int = 8080
+    api_key: Secret | None = None
+    base_url: str | None = None
+    qdrant_url: str | None = None
+    qdrant_collection: str = "review-guidelines"
+    qdrant_timeout_s: float = 2.0
+    retrieval_top_k: int = 3
+    llm_timeout_s: float = 30.0
+    max_output_tokens: int = 1024
+    max_text_chars: int = 8000
+    simulated_latency_s: float = 0.15
+    simulated_error_rate: float = 0.05
+    log_level: str = "INFO"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Upper bound for a request body: worst-case JSON escaping of max_text_chars, plus slack."""
+        return self.max_text_chars * 6 + 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read the environment; raise ConfigError listing every problem found."""
+        problems: list[str] = []
+
+        def text(name: str, default: str | None = None) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or default
+
+        def number(name: str, default: T, convert: Callable[[str], T], low: T, high: T) -> T:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = convert(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number, got {raw!r}")
+                return default
+            if not low <= value <= high:  # also false for NaN
+                problems.append(f"{name} must be between {low} and {high}, got {raw!r}")
+                return default
+            return value
+
+        role = text("AGENT_ROLE")
+        if role is None:
+            problems.append(f"AGENT_ROLE is required: one of {', '.join(ROLES)}")
+        elif role not in ROLES:
+            problems.append(f"AGENT_ROLE must be one of {', '.join(ROLES)}, got {role!r}")
+
+        provider = text("LLM_PROVIDER", "simulated") or "simulated"
+        if provider not in PROVIDERS:
+            problems.append(f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+            provider = "simulated"
+
+        api_key: Secret | None = None
+        base_url: str | None = None
+        if provider in API_KEY_VARIABLES:
+            key_name = API_KEY_VARIABLES[provider]
+            key = text(key_name)
+            if key is None:
+                problems.append(f"{key_name} is required when LLM_PROVIDER={provider}")
+            else:
+                api_key = Secret(key)
+            base_url = text(BASE_URL_VARIABLES[provider], DEFAULT_BASE_URLS[provider])
+
+        qdrant_url = text("QDRANT_URL")
+        if qdrant_url is not None and not qdrant_url.startswith(("http://", "https://")):
+            problems.append(f"QDRANT_URL must start with http:// or https://, got {qdrant_url!r}")
+
+        log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+            log_level = "INFO"
+
+        settings = cls(
+            role=role or "",
+            provider=provider,
+            model=text("LLM_MODEL", DEFAULT_MODELS[provider]) or DEFAULT_MODELS[provider],
+            port=number("PORT", 8080, int, 1, 65535),
+            api_key=api_key,
+            base_url=base_url,
+            qdrant_url=qdrant_url,
+            qdrant_collection=text("QDRANT_COLLECTION", "review-guidelines") or "review-guidelines",
+            qdrant_timeout_s=number("QDRANT_TIMEOUT_SECONDS", 2.0, float, 0.1, 60.0),
+            retrieval_top_k=number("RETRIEVAL_TOP_K", 3, int, 1, 20),
+            llm_timeout_s=number("LLM_TIMEOUT_SECONDS", 30.0, float, 1.0, 600.0),
+            max_output_tokens=number("LLM_MAX_TOKENS", 1024, int, 16, 65536),
+            max_text_chars=number("MAX_TEXT_CHARS", 8000, int, 100, 200_000),
+            simulated_latency_s=number("SIMULATED_LATENCY_MS", 150, int, 0, 60_000) / 1000,
+            simulated_error_rate=number("SIMULATED_ERROR_RATE", 0.05, float, 0.0, 1.0),
+            log_level=log_level,
+        )
+        if problems:
+            raise ConfigError("invalid agent configuration:\n  - " + "\n  - ".join(problems))
+        return settings

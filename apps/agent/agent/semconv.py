@@ -1,0 +1,88 @@
+"""Every telemetry name the agent emits, in one place, so code, tests and dashboards agree.
+
+Names follow the OpenTelemetry GenAI semantic conventions (metrics `gen_ai.client.*`, span
+`chat {model}`, attributes `gen_ai.*`); names of our own are under `agent.`. Alloy converts
+metrics to Prometheus with otelcol.exporter.prometheus (add_metric_suffixes on, the default):
+dots become underscores, a unit in braces is dropped, `s` becomes `_seconds`, a monotonic sum
+gets `_total` and a histogram `_bucket`/`_sum`/`_count`. PROMETHEUS_NAMES spells the results out.
+"""
+
+from __future__ import annotations
+
+import re
+
+INSTRUMENTATION_SCOPE = "llm-infra-lab.agent"
+
+# --- metric instruments -------------------------------------------------------------------
+GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
+AGENT_LLM_COST = "agent.llm.cost"
+AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
+
+UNIT_TOKEN = "{token}"
+UNIT_SECONDS = "s"
+UNIT_USD = "{USD}"
+
+# Bucket boundaries the GenAI conventions recommend for the two gen_ai.client histograms.
+TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+OPERATION_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+# A vector search on a small collection takes milliseconds; a dead Qdrant takes its timeout.
+RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# Series names in Mimir after Alloy's OTLP -> Prometheus conversion.
+PROMETHEUS_NAMES = {
+    GEN_AI_CLIENT_TOKEN_USAGE: "gen_ai_client_token_usage",  # _bucket, _sum, _count
+    GEN_AI_CLIENT_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",  # _bucket, _sum, _count
+    AGENT_LLM_COST: "agent_llm_cost_total",
+    AGENT_RETRIEVAL_DURATION: "agent_retrieval_duration_seconds",  # _bucket, _sum, _count
+}
+
+# --- attributes ---------------------------------------------------------------------------
+GEN_AI_SYSTEM = "gen_ai.system"
+# Semantic conventions 1.37 renamed gen_ai.system to gen_ai.provider.name; both carry the same
+# value so dashboards written against either version work.
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+DB_SYSTEM_NAME = "db.system.name"
+DB_COLLECTION_NAME = "db.collection.name"
+DB_OPERATION_NAME = "db.operation.name"
+
+AGENT_NAME = "agent.name"
+AGENT_RETRIEVAL_OUTCOME = "agent.retrieval.outcome"
+AGENT_RETRIEVAL_TOP_K = "agent.retrieval.top_k"
+AGENT_RETRIEVAL_GUIDELINE_IDS = "agent.retrieval.guideline_ids"
+
+# --- values -------------------------------------------------------------------------------
+OPERATION_CHAT = "chat"
+TOKEN_TYPE_INPUT = "input"
+TOKEN_TYPE_OUTPUT = "output"
+RETRIEVAL_HIT = "hit"  # at least one guideline came back
+RETRIEVAL_EMPTY = "empty"  # Qdrant answered with nothing for this role
+RETRIEVAL_ERROR = "error"  # Qdrant unreachable or failing; the review goes on without context
+DB_SYSTEM_QDRANT = "qdrant"
+DB_OPERATION_QUERY_POINTS = "query_points"
+
+
+def chat_span_name(model: str) -> str:
+    """`{gen_ai.operation.name} {gen_ai.request.model}`, as the GenAI span conventions name it."""
+    return f"{OPERATION_CHAT} {model}"
+
+
+def retrieval_span_name(collection: str) -> str:
+    return f"retrieval {collection}"
+
+
+def prometheus_label(attribute: str) -> str:
+    """The label an attribute becomes in Mimir: other characters than [a-zA-Z0-9_] become one `_`."""
+    return re.sub(r"[^a-zA-Z0-9_]+", "_", attribute)

@@ -1,0 +1,257 @@
+"""OpenTelemetry setup: traces, metrics and logs, exported over OTLP gRPC or to what tests pass in.
+
+Providers are built here and handed to the code that needs them instead of being read from the
+global API, so a test can build the app with in-memory exporters and read back exactly what it
+emitted. `install_globals` is for the real process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import Tracer
+
+from agent import __version__
+from agent import semconv as sc
+
+logger = logging.getLogger(__name__)
+
+# Every 15 s rather than the SDK's 60 s, so a fresh lab shows metrics within a minute.
+DEFAULT_METRIC_EXPORT_INTERVAL_MS = 15_000
+
+
+def build_resource(default_service_name: str, attributes: Mapping[str, str] | None = None) -> Resource:
+    """The process's resource: defaults of ours, overridden by OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES.
+
+    service.name defaults to the agent's role, so the two agents are two services (two Prometheus
+    `job`s) even if the deployment sets no OTEL_SERVICE_NAME; service.instance.id (Prometheus
+    `instance`) defaults to the host name, which in a container is the container id.
+    """
+    ours = Resource(
+        {
+            "service.name": default_service_name,
+            "service.version": __version__,
+            "service.instance.id": socket.gethostname(),
+            **(attributes or {}),
+        }
+    )
+    return Resource.create().merge(ours).merge(OTELResourceDetector().detect())
+
+
+class Telemetry:
+    """The three SDK providers of one process, and how their data leaves it."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_readers: Sequence[MetricReader] = (),
+        log_exporter: LogRecordExporter | None = None,
+        synchronous: bool = False,
+    ) -> None:
+        """`synchronous` exports each span and log record as it ends: for tests, not for production."""
+        self.resource = resource
+        self.exporting = span_exporter is not None or bool(metric_readers) or log_exporter is not None
+        self.tracer_provider = TracerProvider(resource=resource)
+        if span_exporter is not None:
+            processor = SimpleSpanProcessor(span_exporter) if synchronous else BatchSpanProcessor(span_exporter)
+            self.tracer_provider.add_span_processor(processor)
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=list(metric_readers))
+        self.logger_provider = LoggerProvider(resource=resource)
+        if log_exporter is not None:
+            log_processor = (
+                SimpleLogRecordProcessor(log_exporter) if synchronous else BatchLogRecordProcessor(log_exporter)
+            )
+            self.logger_provider.add_log_record_processor(log_processor)
+        self._handlers: list[tuple[logging.Logger, logging.Handler]] = []
+
+    @classmethod
+    def from_env(
+        cls,
+        default_service_name: str,
+        environ: Mapping[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> Telemetry:
+        """OTLP gRPC exporters when an OTEL_EXPORTER_OTLP_*ENDPOINT is set; otherwise nothing leaves.
+
+        Endpoints come from `environ` (the per-signal variable first); the exporters read the other
+        standard OTEL_EXPORTER_OTLP_* variables (headers, timeout, insecure) themselves. An http://
+        endpoint means plaintext gRPC, which is how Alloy listens in the lab.
+        """
+        environ = os.environ if environ is None else environ
+        resource = build_resource(default_service_name, attributes)
+
+        def endpoint(signal: str) -> str | None:
+            return environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+        if not any(endpoint(signal) for signal in ("TRACES", "METRICS", "LOGS")):
+            logger.info("no OTEL_EXPORTER_OTLP_ENDPOINT set: telemetry stays in the process")
+            return cls(resource)
+
+        interval = float(environ.get("OTEL_METRIC_EXPORT_INTERVAL") or DEFAULT_METRIC_EXPORT_INTERVAL_MS)
+        return cls(
+            resource,
+            span_exporter=OTLPSpanExporter(endpoint=endpoint("TRACES")),
+            metric_readers=[
+                PeriodicExportingMetricReader(
+                    OTLPMetricExporter(endpoint=endpoint("METRICS")), export_interval_millis=interval
+                )
+            ],
+            log_exporter=OTLPLogExporter(endpoint=endpoint("LOGS")),
+        )
+
+    @property
+    def service_name(self) -> str:
+        return str(self.resource.attributes.get("service.name", ""))
+
+    def tracer(self, name: str = sc.INSTRUMENTATION_SCOPE) -> Tracer:
+        return self.tracer_provider.get_tracer(name, __version__)
+
+    def meter(self, name: str = sc.INSTRUMENTATION_SCOPE) -> Meter:
+        return self.meter_provider.get_meter(name, __version__)
+
+    def attach_logging(self, target: logging.Logger | None = None, level: int = logging.NOTSET) -> logging.Handler:
+        """Send records of `target` (default: root) to OTLP too, with the current trace and span ids."""
+        target = target or logging.getLogger()
+        handler = LoggingHandler(level=level, logger_provider=self.logger_provider)
+        # The SDK's own warnings (e.g. "exporting failed" while Alloy is down) would be exported
+        # by the exporter that is failing; they stay on the console.
+        handler.addFilter(lambda record: not record.name.startswith("opentelemetry"))
+        target.addHandler(handler)
+        self._handlers.append((target, handler))
+        return handler
+
+    def install_globals(self) -> None:
+        """Make these providers the global ones (once per process), for libraries that use the API."""
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+        _logs.set_logger_provider(self.logger_provider)
+
+    def shutdown(self) -> None:
+        """Flush and stop exporting; detach the logging handlers this object attached."""
+        for target, handler in self._handlers:
+            target.removeHandler(handler)
+        self._handlers.clear()
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
+
+
+class AgentMetrics:
+    """The agent's instruments, with the attribute sets the dashboards group by."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.token_usage = meter.create_histogram(
+            sc.GEN_AI_CLIENT_TOKEN_USAGE,
+            unit=sc.UNIT_TOKEN,
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_USAGE_BUCKETS,
+        )
+        self.operation_duration = meter.create_histogram(
+            sc.GEN_AI_CLIENT_OPERATION_DURATION,
+            unit=sc.UNIT_SECONDS,
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
+        )
+        self.cost = meter.create_counter(
+            sc.AGENT_LLM_COST,
+            unit=sc.UNIT_USD,
+            description="Cost of LLM calls in US dollars, from token counts and the price table.",
+        )
+        self.retrieval_duration = meter.create_histogram(
+            sc.AGENT_RETRIEVAL_DURATION,
+            unit=sc.UNIT_SECONDS,
+            description="Duration of guideline retrieval from Qdrant, by outcome.",
+            explicit_bucket_boundaries_advisory=sc.RETRIEVAL_DURATION_BUCKETS,
+        )
+
+    @staticmethod
+    def _base(agent: str, system: str, request_model: str) -> dict[str, str]:
+        return {
+            sc.GEN_AI_SYSTEM: system,
+            sc.GEN_AI_PROVIDER_NAME: system,
+            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
+            sc.GEN_AI_REQUEST_MODEL: request_model,
+            sc.AGENT_NAME: agent,
+        }
+
+    def record_chat(
+        self,
+        *,
+        agent: str,
+        system: str,
+        request_model: str,
+        duration_s: float,
+        error_type: str | None = None,
+        response_model: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
+        """One LLM call: always its duration; tokens and cost only when the call returned usage."""
+        base = self._base(agent, system, request_model)
+        self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else base)
+        tokens = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
+        if input_tokens is not None:
+            self.token_usage.record(input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+        if output_tokens is not None:
+            self.token_usage.record(output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if cost_usd:
+            self.cost.add(
+                cost_usd,
+                {
+                    sc.GEN_AI_SYSTEM: system,
+                    sc.GEN_AI_PROVIDER_NAME: system,
+                    sc.GEN_AI_REQUEST_MODEL: request_model,
+                    sc.AGENT_NAME: agent,
+                },
+            )
+
+    def record_retrieval(self, *, agent: str, duration_s: float, outcome: str) -> None:
+        self.retrieval_duration.record(duration_s, {sc.AGENT_NAME: agent, sc.AGENT_RETRIEVAL_OUTCOME: outcome})
+
+
+class TraceContextFormatter(logging.Formatter):
+    """Console lines with the current trace and span ids, so `docker logs` lines lead to Tempo.
+
+    Reads the ids at format time instead of storing them on the record: the OTLP handler turns
+    record attributes into log attributes, and Loki already gets trace_id from the log record.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            line += f" trace_id={context.trace_id:032x} span_id={context.span_id:016x}"
+        return line
+
+
+def configure_logging(telemetry: Telemetry, level: str = "INFO") -> None:
+    """Root logging for a service process: readable lines on stderr, every record also over OTLP."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(TraceContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    telemetry.attach_logging(root)
+    # One INFO line per HTTP call (Qdrant's client uses httpx) drowns the useful ones.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,160 @@
+"""The HTTP contract: /healthz, /review for both roles, validation, failures, degraded retrieval."""
+
+from __future__ import annotations
+
+import pytest
+from qdrant_client import QdrantClient
+
+from agent.pricing import price_for
+from agent.providers import ChatRequest, ChatResult, SimulatedProvider
+from agent_test_support import (
+    CODE,
+    PROMPT,
+    Captured,
+    client_for,
+    failing_text,
+    make_settings,
+    passing_text,
+    unreachable_qdrant,
+)
+
+
+class ExplodingProvider:
+    """A provider that fails the test if anything calls the LLM."""
+
+    system = "exploding"
+    server_address: str | None = None
+    server_port: int | None = None
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        raise AssertionError("the LLM must not be called")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_healthz_is_cheap_and_describes_the_agent(captured: Captured, memory_qdrant: QdrantClient) -> None:
+    with client_for(make_settings("code-critic"), captured, qdrant=memory_qdrant, provider=ExplodingProvider()) as c:
+        response = c.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "agent": "code-critic",
+        "provider": "exploding",
+        "model": "simulated-small",
+        "retrieval": "ready",
+        "version": "0.1.0",
+    }
+    assert not [s for s in captured.finished_spans() if "healthz" in s.name], "health checks are not traced"
+
+
+@pytest.mark.parametrize(("role", "base", "prefix"), [("prompt-reviewer", PROMPT, "pr-"), ("code-critic", CODE, "cc-")])
+def test_review_answers_for_each_role(
+    captured: Captured, memory_qdrant: QdrantClient, role: str, base: str, prefix: str
+) -> None:
+    text = passing_text(role, base)
+    with client_for(make_settings(role), captured, qdrant=memory_qdrant) as client:
+        response = client.post("/review", json={"text": text})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["agent"] == role
+    assert body["provider"] == "simulated"
+    assert body["model"] == "simulated-small"
+    assert body["retrieval"] == "hit"
+    assert len(body["guideline_ids"]) == 3
+    assert all(g.startswith(prefix) for g in body["guideline_ids"])
+    assert body["review"].startswith("Verdict: needs work")
+    assert f"simulated review by {role}" in body["review"]
+    assert body["input_tokens"] > 0 and body["output_tokens"] > 0
+    price = price_for("simulated-small")
+    assert price is not None
+    assert body["cost_usd"] == pytest.approx(price.cost(body["input_tokens"], body["output_tokens"]))
+    assert len(body["trace_id"]) == 32
+
+
+def test_the_same_text_gets_the_same_review(captured: Captured, memory_qdrant: QdrantClient) -> None:
+    text = passing_text("code-critic", CODE)
+    with client_for(make_settings("code-critic"), captured, qdrant=memory_qdrant) as client:
+        first, second = (client.post("/review", json={"text": text}).json() for _ in range(2))
+        other = client.post("/review", json={"text": passing_text("code-critic", "x = 1")}).json()
+    fields = ("review", "model", "input_tokens", "output_tokens", "cost_usd", "guideline_ids")
+    assert {f: first[f] for f in fields} == {f: second[f] for f in fields}
+    assert first["trace_id"] != second["trace_id"]
+    assert other["review"] != first["review"]
+
+
+def test_the_code_critic_finds_what_the_guidelines_describe(captured: Captured, memory_qdrant: QdrantClient) -> None:
+    text = passing_text("code-critic", CODE)
+    with client_for(make_settings("code-critic"), captured, qdrant=memory_qdrant) as client:
+        body = client.post("/review", json={"text": text}).json()
+    assert body["guideline_ids"][0] == "cc-001"
+    assert "eval/exec" in body["review"]
+    assert "cc-001" in body["review"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"text": ""}, 422),
+        ({"text": "   \n\t "}, 422),
+        ({}, 422),
+        ({"text": 42}, 422),
+        ({"text": "ok", "extra": 1}, 422),
+        ({"text": "x" * 101}, 413),
+    ],
+)
+def test_invalid_input_is_refused(captured: Captured, payload: dict[str, object], status: int) -> None:
+    with client_for(make_settings(max_text_chars=100), captured, provider=ExplodingProvider()) as client:
+        response = client.post("/review", json=payload)
+    assert response.status_code == status, response.text
+
+
+def test_bodies_that_are_not_json_or_too_large_are_refused(captured: Captured) -> None:
+    settings = make_settings(max_text_chars=100)
+    with client_for(settings, captured, provider=ExplodingProvider()) as client:
+        assert (
+            client.post("/review", content=b"{not json", headers={"content-type": "application/json"}).status_code
+            == 422
+        )
+        big = b'{"text": "' + b"x" * settings.max_body_bytes + b'"}'
+        response = client.post("/review", content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+
+
+def test_a_failing_llm_call_answers_502_with_its_error_type(captured: Captured, memory_qdrant: QdrantClient) -> None:
+    with client_for(make_settings("prompt-reviewer"), captured, qdrant=memory_qdrant) as client:
+        response = client.post("/review", json={"text": failing_text("prompt-reviewer")})
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error_type"] == "overloaded_error"
+    assert body["detail"] == "LLM provider simulated failed"
+    assert len(body["trace_id"]) == 32
+
+
+def test_simulated_failures_are_about_five_percent() -> None:
+    provider = SimulatedProvider("code-critic")
+    failures = sum(provider.fails("simulated-small", f"text {n}") for n in range(4000))
+    assert 0.035 < failures / 4000 < 0.065
+
+
+def test_review_still_works_when_qdrant_is_down(captured: Captured) -> None:
+    text = passing_text("code-critic", CODE)
+    with client_for(make_settings("code-critic"), captured, qdrant=unreachable_qdrant()) as client:
+        health = client.get("/healthz").json()
+        response = client.post("/review", json={"text": text})
+    assert health["retrieval"] == "unavailable"
+    assert response.status_code == 200
+    body = response.json()
+    assert body["retrieval"] == "error"
+    assert body["guideline_ids"] == []
+    assert "Guidelines considered" not in body["review"]
+
+
+def test_without_qdrant_url_retrieval_is_disabled(captured: Captured) -> None:
+    with client_for(make_settings("prompt-reviewer"), captured) as client:
+        health = client.get("/healthz").json()
+        body = client.post("/review", json={"text": passing_text("prompt-reviewer", PROMPT)}).json()
+    assert health["retrieval"] == "disabled"
+    assert (body["retrieval"], body["guideline_ids"]) == ("disabled", [])
+    assert not [s for s in captured.finished_spans() if s.name.startswith("retrieval")]
