@@ -41,6 +41,22 @@ def _label_variable(name: str, title: str, metric: str, label: str) -> dashboard
     )
 
 
+def _board(title: str, tag: str, variable: dashboard.QueryVariable, panels: list) -> dashboard.Dashboard:
+    """The lab's dashboard conventions: uid from the title, last hour, 30 s refresh, shared crosshair."""
+    board = (
+        dashboard.Dashboard(title)
+        .uid(title.lower().replace(" ", "-"))
+        .tags(["llm-infra-lab", tag])
+        .tooltip(DashboardCursorSync.CROSSHAIR)
+        .time("now-1h", "now")
+        .refresh("30s")
+        .with_variable(variable)
+    )
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board.build()
+
+
 def service_overview() -> dashboard.Dashboard:
     request_rate = (
         timeseries.Panel()
@@ -88,18 +104,11 @@ def service_overview() -> dashboard.Dashboard:
             .expr('{service_name=~"$service"} | detected_level=~"(?i)error|fatal|critical"')
         )
     )
-    return (
-        dashboard.Dashboard("Service overview")
-        .uid("service-overview")
-        .tags(["llm-infra-lab", "red"])
-        .tooltip(DashboardCursorSync.CROSSHAIR)
-        .time("now-1h", "now")
-        .refresh("30s")
-        .with_variable(_label_variable("service", "Service", SPAN_CALLS, "service"))
-        .with_panel(request_rate)
-        .with_panel(latency_p95)
-        .with_panel(error_logs)
-        .build()
+    return _board(
+        "Service overview",
+        "red",
+        _label_variable("service", "Service", SPAN_CALLS, "service"),
+        [request_rate, latency_p95, error_logs],
     )
 
 
@@ -184,21 +193,11 @@ def llm_agents() -> dashboard.Dashboard:
         .span(6)
         .with_target(_promql("A", _quantile(0.95, genai.RETRIEVAL_DURATION), f"{{{{{genai.AGENT}}}}}"))
     )
-    return (
-        dashboard.Dashboard("LLM agents")
-        .uid("llm-agents")
-        .tags(["llm-infra-lab", "genai"])
-        .tooltip(DashboardCursorSync.CROSSHAIR)
-        .time("now-1h", "now")
-        .refresh("30s")
-        .with_variable(_label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT))
-        .with_panel(tokens)
-        .with_panel(cost_per_hour)
-        .with_panel(projected_month)
-        .with_panel(latency)
-        .with_panel(errors)
-        .with_panel(retrieval)
-        .build()
+    return _board(
+        "LLM agents",
+        "genai",
+        _label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT),
+        [tokens, cost_per_hour, projected_month, latency, errors, retrieval],
     )
 
 
