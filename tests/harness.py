@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks, rpc
-from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,22 +72,29 @@ def _mock_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     """Provider-computed outputs the program reads back."""
     if args.typ == "random:index/randomPassword:RandomPassword":
         return {"result": f"generated-{args.name}-" + "x" * int(args.inputs.get("length", 16))}
+    if args.typ == "docker:index/container:Container" and args.inputs.get("attach"):
+        return {"exitCode": 0}
     if args.typ == "docker:index/remoteImage:RemoteImage":
         return {"imageId": f"sha256:{args.name}", "repoDigest": f"{args.inputs['name']}@sha256:mock"}
     return {}
 
 
 class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, computed: Mapping[str, Mapping[str, Any]] | None = None):
+        super().__init__()
+        self._computed = computed or {}
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", {**args.inputs, **_mock_outputs(args)}
+        state = {**args.inputs, **_mock_outputs(args), **self._computed.get(args.name, {})}
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
 class _RecordingMonitor(mocks.MockMonitor):
-    def __init__(self, run: ProgramRun):
-        super().__init__(_Mocks())
+    def __init__(self, run: ProgramRun, mocks: _Mocks):
+        super().__init__(mocks)
         self._run = run
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
@@ -141,13 +148,25 @@ def failed_stack(stack: str, overrides: Mapping[str, str] | None = None) -> Prog
     return run
 
 
-def run_program(program: Callable[[], Any], stack: str, overrides: Mapping[str, str] | None = None) -> ProgramRun:
-    """Evaluate any Pulumi program (a component under test, say) with a stack's config."""
+def run_program(
+    program: Callable[[], Any],
+    stack: str,
+    overrides: Mapping[str, str] | None = None,
+    computed: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ProgramRun:
+    """Evaluate any Pulumi program (a component under test, say) with a stack's config.
+
+    `computed` overrides what the provider would report back for a resource, by name.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     run = ProgramRun(stack=stack, config=stack_config(stack, overrides))
     set_root_resource(None)
-    pulumi.runtime.set_mocks(_Mocks(), project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(run))
+    # A failed run can leave tasks bound to its closed loop; start from nothing, as pulumi.runtime.test does.
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    mocks = _Mocks(computed)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(run, mocks))
     pulumi.runtime.set_all_config(dict(run.config))
     try:
         loop.run_until_complete(run_pulumi_func(program))

@@ -29,10 +29,12 @@ class LgtmOnDocker(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LgtmOnDockerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:observability:LgtmOnDocker", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
 
-        admin_password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=child)
-        secret_key = random.RandomPassword("grafana-secret-key", length=40, special=False, opts=child)
+        # Grafana keeps the first admin password and its secret key in its database: they must
+        # live exactly as long as the data volume, or a quickstop would lock you out.
+        credentials = pulumi.ResourceOptions(parent=self, **args.target.data_protection)
+        admin_password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=credentials)
+        secret_key = random.RandomPassword("grafana-secret-key", length=40, special=False, opts=credentials)
         self.services: LgtmServices = lgtm_services(
             grafana_port=args.grafana_port,
             grafana_admin_password=pulumi.Output.secret(admin_password.result),

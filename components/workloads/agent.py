@@ -24,7 +24,7 @@ TRAFFIC_RATE = {"simulated": 1.0, "paid": 1 / 60}
 # Below the 5% error-rate alert: the lab starts quiet; raise it to watch the alert fire.
 SIMULATED_ERROR_RATE = 0.02
 AGENT_MEMORY_MIB = 192
-TRAFFIC_MEMORY_MIB = 96
+TRAFFIC_MEMORY_MIB = 128
 QDRANT_COLLECTION = "review-guidelines"
 API_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 

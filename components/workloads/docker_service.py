@@ -25,6 +25,11 @@ class DockerTarget:
     retain_data: bool
 
     @property
+    def data_protection(self) -> dict[str, bool]:
+        """Resource options for whatever holds data, or is bound to it (generated credentials)."""
+        return {"protect": self.retain_data, "retain_on_delete": self.retain_data}
+
+    @property
     def host(self) -> str:
         """How the person at this machine reaches a published port."""
         return "localhost" if self.bind_address in ("127.0.0.1", "0.0.0.0") else self.bind_address
@@ -54,10 +59,11 @@ def build_image(name: str, image: Image, opts: pulumi.ResourceOptions) -> docker
 class DockerService(pulumi.ComponentResource):
     """A pulled image, named volumes for its data, and the container.
 
-    Volumes are separate resources retained on delete, so `pulumi destroy` or a phase that
-    drops the container leaves the data for the next `pulumi up` to pick up by name. For a
-    non-root program a one-shot container first hands its volumes to its uid: a new named
-    volume, or one left by an older image, may be owned by root.
+    Volumes are separate resources, protected and retained on delete while the target keeps
+    data: `pulumi destroy --exclude-protected`, or a phase that drops the container, leaves the
+    data for the next `pulumi up` to pick up by name. For a non-root program a one-shot
+    container first hands its volumes to its uid (a new named volume, or one left by an older
+    image, may be owned by root), and the service is only created once that has succeeded.
     Containers carry their listening ports as labels: Docker only records published ports,
     and the wiring tests need every port a peer may dial.
     """
@@ -79,7 +85,7 @@ class DockerService(pulumi.ComponentResource):
                 f"{spec.name}-{volume.name}",
                 name=f"{args.target.name_prefix}-{spec.name}-{volume.name}",
                 labels=[docker.VolumeLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.target.retain_data),
+                opts=pulumi.ResourceOptions(parent=self, **args.target.data_protection),
             )
             for volume in spec.volumes
         ]
@@ -88,9 +94,18 @@ class DockerService(pulumi.ComponentResource):
             docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data.mount_path)
             for volume, data in zip(self.volumes, spec.volumes, strict=True)
         ]
-        depends_on: list[pulumi.Resource] = []
+        labels = [docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)] + [
+            docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.port.{port.name}", value=str(port.number))
+            for port in spec.ports
+        ]
         if self.volumes and spec.uid not in (None, 0):
-            depends_on.append(self._volume_owner(spec, args.target.name_prefix, mounts))
+            owner = self._volume_owner(spec, args.target.name_prefix, mounts)
+            labels.append(
+                docker.ContainerLabelArgs(
+                    label=f"{LABEL_PREFIX}.volumes-owned-by",
+                    value=_succeeded(owner, f"{spec.name}-volume-owner", spec.user),
+                )
+            )
 
         plain_env = [f"{key}={value}" for key, value in sorted(spec.env.items())]
         secret_env = [
@@ -117,11 +132,7 @@ class DockerService(pulumi.ComponentResource):
                 for port in spec.ports
                 if port.published
             ],
-            labels=[docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)]
-            + [
-                docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.port.{port.name}", value=str(port.number))
-                for port in spec.ports
-            ],
+            labels=labels,
             healthcheck=self._healthcheck(spec),
             read_only=spec.read_only_root or None,
             tmpfs={path: "rw,noexec,nosuid,size=64m" for path in spec.scratch_paths} or None,
@@ -130,8 +141,9 @@ class DockerService(pulumi.ComponentResource):
             restart="unless-stopped",
             security_opts=["no-new-privileges:true"],
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            log_driver="json-file",
             log_opts={"max-size": "10m", "max-file": "3"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            opts=child,
         )
 
         self.register_outputs({"container": self.container.name})
@@ -176,6 +188,20 @@ class DockerService(pulumi.ComponentResource):
             labels=[docker.ContainerLabelArgs(label=f"{LABEL_PREFIX}.service", value=spec.name)],
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _succeeded(one_shot: docker.Container, name: str, value: str) -> pulumi.Output[str]:
+    """`value` once the one-shot container exited 0; a failure stops the deployment here.
+
+    Docker's provider waits for an attached container but does not judge its exit code.
+    """
+
+    def check(exit_code: int | None) -> str:
+        if exit_code != 0:
+            raise pulumi.RunError(f"{name} exited with {exit_code}; see `docker logs <prefix>-{name}`")
+        return value
+
+    return one_shot.exit_code.apply(check)
 
 
 def render_services(

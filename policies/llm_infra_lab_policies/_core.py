@@ -108,10 +108,6 @@ class Resource:
 Check = Callable[[Resource], Iterable[str]]
 
 
-class NotVisible(Exception):  # noqa: N818 (a reason, not an error)
-    """Raised by a check when what it must verify is not visible to policies at all."""
-
-
 def resource_policy(name: str, description: str, checks: Mapping[str, Check]) -> ResourceValidationPolicy:
     """A mandatory policy applying `checks[type]` to each resource of those types."""
 
@@ -120,11 +116,8 @@ def resource_policy(name: str, description: str, checks: Mapping[str, Check]) ->
         if check is None:
             return
         resource = Resource(args.resource_type, args.name, args.urn, plain(args.props), bool(args.opts.protect))
-        try:
-            for message in check(resource):
-                report_violation(f"{args.name}: {message}", None)
-        except NotVisible as reason:
-            args.not_applicable(str(reason))
+        for message in check(resource):
+            report_violation(f"{args.name}: {message}", None)
 
     return ResourceValidationPolicy(
         name=name,

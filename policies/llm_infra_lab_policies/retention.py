@@ -1,25 +1,19 @@
 """Data outlives its resource: volumes, claims, buckets and databases are kept on delete.
 
-The project keeps data with the `retainOnDelete` resource option, which policies cannot see:
+The project keeps data with `protect` and `retainOnDelete`. Only `protect` is visible here:
 pulumi-policy 1.21.0 gives a policy `protect`, `ignore_changes`, `delete_before_replace`,
 `aliases`, `custom_timeouts`, `additional_secret_outputs` and `parent`, because the engine's
-`AnalyzerResourceOptions` message carries nothing else. So this policy accepts `protect` or a
-guard the provider itself enforces (`forceDestroy` off, deletion protection, a final snapshot),
-and reports Docker volumes and claims, which have no such guard, as not applicable; the mocked
-stack runs in tests/policies check their `retainOnDelete` instead.
+`AnalyzerResourceOptions` message carries nothing else. So this policy wants `protect`, or for
+buckets and databases a guard the provider itself enforces (`forceDestroy` off, deletion
+protection, a final snapshot); the mocked stack runs in the tests check `retainOnDelete`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from ._core import UNKNOWN, NotVisible, Resource, resource_policy
+from ._core import UNKNOWN, Resource, resource_policy
 from .aws import BUCKETS, RDS_DATABASES
-
-NOT_VISIBLE = (
-    "retainOnDelete is not visible to policies (pulumi-policy 1.21.0); set protect=True to have it "
-    "checked here. The mocked stack runs in tests/policies check retainOnDelete instead."
-)
 
 
 def _bucket(resource: Resource) -> str | None:
@@ -38,13 +32,13 @@ def _database(resource: Resource) -> str | None:
     )
 
 
-def _invisible(_resource: Resource) -> str | None:
-    raise NotVisible(NOT_VISIBLE)
+def _unguarded(_resource: Resource) -> str | None:
+    return "nothing but protect keeps this data when the resource is deleted: set protect=True (and retainOnDelete)"
 
 
 DATA_RESOURCES: Mapping[str, Callable[[Resource], str | None]] = {
-    "docker:index/volume:Volume": _invisible,
-    "kubernetes:core/v1:PersistentVolumeClaim": _invisible,
+    "docker:index/volume:Volume": _unguarded,
+    "kubernetes:core/v1:PersistentVolumeClaim": _unguarded,
     **dict.fromkeys(BUCKETS, _bucket),
     **dict.fromkeys(RDS_DATABASES, _database),
 }
@@ -64,8 +58,7 @@ def _retained(guard: Callable[[Resource], str | None]) -> Callable[[Resource], I
 data_retained = resource_policy(
     "data-retained",
     "Resources holding data are protected or guarded against deletion: protect=True, or for S3 no "
-    "forceDestroy and for RDS deletion protection or a final snapshot. retainOnDelete is not visible "
-    "to policies, so Docker volumes and PVCs are checked by the project's tests.",
+    "forceDestroy and for RDS deletion protection or a final snapshot.",
     {type_: _retained(guard) for type_, guard in DATA_RESOURCES.items()},
 )
 

@@ -76,12 +76,20 @@ def test_all_services_share_one_private_network_under_their_own_names(observabil
 def test_every_data_volume_is_retained_on_delete(observability):
     volumes = observability.of_type(VOLUME)
     assert {v["name"] for v in volumes} == {f"llm-infra-lab-local-{name}-data" for name in LGTM}
-    assert all(v.retain_on_delete for v in volumes)
+    assert all(v.retain_on_delete and v.protect for v in volumes)
 
 
 def test_data_can_be_released_for_a_deliberate_teardown():
     run = evaluate("local", retainData="false")
-    assert not any(v.retain_on_delete for v in run.of_type(VOLUME))
+    assert not any(v.retain_on_delete or v.protect for v in run.of_type(VOLUME))
+    assert not any(p.protect for p in run.of_type("random:index/randomPassword:RandomPassword"))
+
+
+def test_grafana_credentials_live_as_long_as_its_data(observability):
+    """Grafana keeps its first admin password; a regenerated one after a quickstop would not log in."""
+    for name in ("grafana-admin-password", "grafana-secret-key"):
+        credential = observability.named("random:index/randomPassword:RandomPassword", name)
+        assert credential.protect and credential.retain_on_delete
 
 
 @pytest.mark.parametrize("name", sorted(LGTM))
@@ -116,6 +124,7 @@ def test_containers_are_hardened_and_restart(observability):
         assert container["capabilities"] == {"drops": ["ALL"]}
         assert "no-new-privileges:true" in container["securityOpts"]
         assert container.get("privileged") in (None, False)
+        assert container["logDriver"] == "json-file"
         assert container["logOpts"]["max-size"] == "10m"
 
 

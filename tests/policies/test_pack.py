@@ -183,15 +183,11 @@ def test_the_pack_catches_a_mistake_in_a_real_run(analyzer, type_, change, polic
     assert violations(analyzer, run.resources) == [], "the change went to a copy, not the shared run"
 
 
-def test_retain_on_delete_is_reported_as_invisible_to_the_pack(analyzer):
-    volume = next(r for r in run_of("local", "observability").resources if r.type == "docker:index/volume:Volume")
-    assert volume.retain_on_delete and not volume.protect
-    request = analyzer_pb2.AnalyzeRequest(
-        type=volume.type,
-        properties=_struct(dict(volume.inputs)),
-        urn=volume.urn,
-        name=volume.name,
-        options=_options(volume),
-    )
-    skipped = {n.policy_name: n.reason for n in analyzer.Analyze(request).not_applicable}
-    assert "retainOnDelete is not visible to policies" in skipped["data-retained"]
+def test_the_pack_catches_a_volume_left_unprotected(analyzer):
+    run = run_of("local", "observability")
+    volume = run.named("docker:index/volume:Volume", "grafana-data")
+    assert volume.protect and volume.retain_on_delete
+    exposed = dataclasses.replace(volume, protect=False)
+    found = violations(analyzer, [exposed if r is volume else r for r in run.resources])
+    assert len(found) == 1 and found[0].startswith(f"data-retained {volume.urn}"), found
+    assert "grafana-data: nothing but protect keeps this data" in found[0]

@@ -18,7 +18,6 @@ from pulumi_policy import (
     ResourceValidationArgs,
     StackValidationArgs,
 )
-from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.llm_infra_lab_policies import POLICIES
@@ -32,23 +31,18 @@ from policies.llm_infra_lab_policies.aws import (
 from policies.llm_infra_lab_policies.retention import data_retained
 from policies.llm_infra_lab_policies.workloads import memory_limits, no_anonymous_grafana, pinned_images
 
-NOT_APPLICABLE = "not applicable"
-
 
 def _options(protect: bool = False) -> PolicyResourceOptions:
     return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
 def validate(policy: Any, type_: str, props: dict[str, Any], *, protect: bool = False) -> list[str]:
-    """The messages `policy` reports for one resource; NOT_APPLICABLE if it declares itself so."""
+    """The messages `policy` reports for one resource."""
     args = ResourceValidationArgs(
         type_, unknown_checking_proxy(props), f"urn:pulumi:test::lab::{type_}::res", "res", _options(protect), None
     )
     found: list[str] = []
-    try:
-        policy.validate(args, lambda message, urn=None: found.append(message))
-    except _NotApplicableError:
-        return [NOT_APPLICABLE]
+    policy.validate(args, lambda message, urn=None: found.append(message))
     return found
 
 
@@ -322,8 +316,9 @@ CASES: list[tuple[Any, str, dict[str, Any], bool, str | None]] = [
     ),
     # 8. retained data
     (data_retained, VOLUME, {"name": "v"}, True, None),
-    (data_retained, VOLUME, {"name": "v"}, False, NOT_APPLICABLE),
-    (data_retained, PVC, {"spec": {}}, False, NOT_APPLICABLE),
+    (data_retained, VOLUME, {"name": "v"}, False, "set protect=True"),
+    (data_retained, PVC, {"spec": {}}, True, None),
+    (data_retained, PVC, {"spec": {}}, False, "set protect=True"),
     (data_retained, BUCKET_V2, {"bucket": "b"}, False, None),
     (data_retained, BUCKET_V2, {"bucket": "b", "forceDestroy": True}, True, None),
     (data_retained, BUCKET, {"bucket": "b", "forceDestroy": True}, False, "forceDestroy=True deletes every object"),
@@ -351,14 +346,13 @@ def test_policy(policy, type_, props, protect, expected):
     else:
         assert len(messages) == 1, messages
         assert expected in messages[0]
-        if expected != NOT_APPLICABLE:
-            assert messages[0].startswith("res: "), "a message names the resource"
+        assert messages[0].startswith("res: "), "a message names the resource"
 
 
 def test_every_resource_policy_has_a_good_and_a_bad_case():
     outcomes: dict[str, set[bool]] = {}
     for policy, *_, expected in CASES:
-        outcomes.setdefault(policy.name, set()).add(expected not in (None, NOT_APPLICABLE))
+        outcomes.setdefault(policy.name, set()).add(expected is not None)
     resource_policies = {p.name for p in POLICIES if p is not s3_bucket_guards}
     assert {name for name, seen in outcomes.items() if seen == {True, False}} == resource_policies
 

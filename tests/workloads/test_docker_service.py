@@ -75,13 +75,29 @@ def test_chown_runs_before_the_service_starts():
     init = run.named(CONTAINER, "cache-volume-owner")
     assert init["command"] == ["chown", "-R", "999:999", "/data"]
     assert init["memory"] == 32
+    labels = {item["label"]: item["value"] for item in run.named(CONTAINER, "cache")["labels"]}
+    assert labels["llm-infra-lab.volumes-owned-by"] == "999:999"
+
+
+def test_a_failed_chown_stops_the_deployment_before_the_service():
+    spec = root_service(user="999:999", volumes=(DataVolume("data", "/data"),))
+    run = run_program(
+        lambda: DockerService("cache", DockerServiceArgs(spec=spec, target=target())),
+        "local",
+        computed={"cache-volume-owner": {"exitCode": 1}},
+    )
+    assert "cache-volume-owner exited with 1" in str(run.error)
+    assert [c.name for c in run.of_type(CONTAINER)] == ["cache-volume-owner"]
 
 
 def test_volumes_follow_the_retain_setting():
     volumes = (DataVolume("data", "/data"),)
-    assert render(root_service(volumes=volumes)).named("docker:index/volume:Volume", "cache-data").retain_on_delete
-    released = render(root_service(volumes=volumes), retain_data=False)
-    assert not released.named("docker:index/volume:Volume", "cache-data").retain_on_delete
+    kept = render(root_service(volumes=volumes)).named("docker:index/volume:Volume", "cache-data")
+    assert kept.retain_on_delete and kept.protect
+    released = render(root_service(volumes=volumes), retain_data=False).named(
+        "docker:index/volume:Volume", "cache-data"
+    )
+    assert not released.retain_on_delete and not released.protect
 
 
 def test_an_image_to_build_must_be_built_once_and_passed_in():
