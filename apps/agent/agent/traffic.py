@@ -22,14 +22,14 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from agent.config import ConfigError
 from agent.roles import CODE_CRITIC, PROMPT_REVIEWER
-from agent.telemetry import Telemetry, configure_logging
+from agent.serving import serve
+from agent.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -256,21 +256,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"traffic: {exc}", file=sys.stderr)
         return 2
-    telemetry = Telemetry.from_env(SERVICE_NAME)
-    telemetry.install_globals()
-    configure_logging(telemetry, os.environ.get("LOG_LEVEL", "INFO").upper())
-    try:
-        uvicorn.run(
-            create_traffic_app(config, telemetry),
-            host="0.0.0.0",
-            port=config.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
-    finally:
-        telemetry.shutdown()
-    return 0
+    log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    return serve(SERVICE_NAME, log_level, config.port, lambda telemetry: create_traffic_app(config, telemetry))
 
 
 if __name__ == "__main__":
