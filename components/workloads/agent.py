@@ -33,15 +33,16 @@ def source_tag(app_dir: Path = REPO_ROOT / APP_DIR) -> str:
     """A short hash over what goes into the image (tests and caches excluded)."""
     digest = hashlib.sha256()
     for path in sorted(app_dir.rglob("*")):
-        folders = path.relative_to(app_dir).parts[:-1]
+        relative = path.relative_to(app_dir)
+        folders = relative.parts[:-1]
         if path.is_dir() or "tests" in folders or "__pycache__" in folders or any(f.startswith(".") for f in folders):
             continue
-        relative = path.relative_to(app_dir)
         digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
 
 def agent_image() -> Image:
+    """The image to build; hashing the source walks the app, so call it once per program."""
     return Image("llm-infra-lab/agent", source_tag(), build_context=APP_DIR)
 
 
@@ -52,7 +53,7 @@ class LlmBackend:
     api_key: pulumi.Input[str] | None
 
 
-def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: str) -> ServiceSpec:
+def agent_service(role: str, image: Image, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: str) -> ServiceSpec:
     port = ROLES[role]
     env = {
         "AGENT_ROLE": role,
@@ -71,7 +72,7 @@ def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: st
     secret_env = {API_KEY_ENV[llm.provider]: llm.api_key} if llm.api_key is not None else {}
     return ServiceSpec(
         name=role,
-        image=agent_image(),
+        image=image,
         ports=(Port("http", port, published=True),),
         memory_mib=AGENT_MEMORY_MIB,
         env=env,
@@ -83,11 +84,11 @@ def agent_service(role: str, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: st
     )
 
 
-def traffic_service(agent_urls: list[str], otlp_grpc_url: str, provider: str) -> ServiceSpec:
+def traffic_service(image: Image, agent_urls: list[str], otlp_grpc_url: str, provider: str) -> ServiceSpec:
     """Steady, bounded review traffic so the dashboards have data a minute after `pulumi up`."""
     return ServiceSpec(
         name="traffic",
-        image=agent_image(),
+        image=image,
         ports=(Port("http", TRAFFIC_PORT),),
         memory_mib=TRAFFIC_MEMORY_MIB,
         args=("python", "-m", "agent.traffic"),

@@ -22,10 +22,12 @@ class AgentsOnDockerArgs:
 class AgentsOnDocker(pulumi.ComponentResource):
     def __init__(self, name: str, args: AgentsOnDockerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:workloads:AgentsOnDocker", name, None, opts)
+        image = agent_image()
         qdrant = qdrant_service()
-        agents = [agent_service(role, args.llm, args.otlp_grpc_url, qdrant.url("http")) for role in ROLES]
-        traffic = traffic_service([agent.url("http") for agent in agents], args.otlp_grpc_url, args.llm.provider)
-        self.image = build_image("agent", agent_image(), pulumi.ResourceOptions(parent=self))
+        agents = [agent_service(role, image, args.llm, args.otlp_grpc_url, qdrant.url("http")) for role in ROLES]
+        urls = [agent.url("http") for agent in agents]
+        traffic = traffic_service(image, urls, args.otlp_grpc_url, args.llm.provider)
+        self.image = build_image("agent", image, pulumi.ResourceOptions(parent=self))
         self.containers = render_services((qdrant, *agents, traffic), args.target, parent=self, built=self.image)
         self.agent_urls = {agent.name: f"http://{args.target.host}:{agent.port('http').number}" for agent in agents}
         self.register_outputs({"agentUrls": self.agent_urls})
