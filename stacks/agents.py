@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.workloads.agent import LlmBackend
 from components.workloads.agents_docker import AgentsOnDocker, AgentsOnDockerArgs
 from stacks import observability
 from stacks.settings import Settings
@@ -28,7 +27,7 @@ def build(settings: Settings) -> AgentsPhase:
         "agents",
         AgentsOnDockerArgs(
             target=base.target,
-            llm=LlmBackend(provider=settings.llm.provider, model=settings.llm.model, api_key=settings.llm.api_key),
+            llm=settings.llm.backend,
             otlp_grpc_url=base.lgtm.services.alloy.url("otlp-grpc"),
         ),
         opts=pulumi.ResourceOptions(providers=[base.docker]),

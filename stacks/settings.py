@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.workloads.agent import LlmBackend
 from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
 
 PROJECT = "llm-infra-lab"
@@ -32,11 +33,9 @@ class LocalSettings:
 
 @dataclass(frozen=True)
 class LlmSettings:
-    """Which LLM the agents call. The key is a Pulumi secret and stays an Output."""
+    """Which LLM the agents call (the key is a Pulumi secret and stays an Output), and its budget."""
 
-    provider: str
-    model: str | None
-    api_key: pulumi.Output[str] | None
+    backend: LlmBackend
     monthly_budget_usd: float
 
 
@@ -196,8 +195,6 @@ def _llm(reader: _Reader) -> LlmSettings:
                 f"(or {config_set('llmProvider', 'simulated')})"
             )
     return LlmSettings(
-        provider=provider,
-        model=reader.optional_string("llmModel"),
-        api_key=api_key,
+        backend=LlmBackend(provider=provider, model=reader.optional_string("llmModel"), api_key=api_key),
         monthly_budget_usd=reader.positive_number("llmMonthlyBudgetUsd", "20"),
     )
