@@ -21,7 +21,8 @@ class AgentsPhase:
         return {**self.base.outputs, "agentUrls": self.agents.agent_urls}
 
 
-def build(settings: Settings) -> AgentsPhase:
+def build(settings: Settings, *, running_on_docker: bool = True) -> AgentsPhase:
+    """`running_on_docker=False` keeps the image build and Qdrant's volume for a later runtime."""
     base = observability.build(settings)
     agents = AgentsOnDocker(
         "agents",
@@ -29,6 +30,7 @@ def build(settings: Settings) -> AgentsPhase:
             target=base.target,
             llm=settings.llm.backend,
             otlp_grpc_url=base.lgtm.services.alloy.url("otlp-grpc"),
+            running=running_on_docker,
         ),
         opts=pulumi.ResourceOptions(providers=[base.docker]),
     )

@@ -22,6 +22,9 @@ class Phase:
     summary: str
     module: str | None
     """Module under stacks/ whose `build(settings)` composes the phase; None while planned."""
+    moved: tuple[str, ...] = ()
+    """Services of the previous phase that run elsewhere from this one: their Docker containers
+    and images go, their data volumes stay where they were."""
 
     @property
     def builder(self) -> Callable[[Settings], Any]:
@@ -38,7 +41,13 @@ PHASES: tuple[Phase, ...] = (
         "stacks.observability",
     ),
     Phase("agents", ("local",), "+ instrumented LLM agents, Qdrant and their traffic on Docker", "stacks.agents"),
-    Phase("kubernetes", ("local",), "+ the workloads, MLflow and MinIO on minikube", None),
+    Phase(
+        "kubernetes",
+        ("local",),
+        "+ the agents and Qdrant moved to minikube, with MLflow, MinIO and Gateway API routing",
+        "stacks.kubernetes",
+        moved=("qdrant", "prompt-reviewer", "code-critic", "traffic"),
+    ),
     Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", None),
     Phase("production", ("dev",), "+ TLS, RDS PostgreSQL, LGTM on EKS, serving, autoscaling", None),
 )

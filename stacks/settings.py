@@ -7,6 +7,7 @@ Every problem found is collected and raised together, before any resource exists
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -22,6 +23,7 @@ class ConfigError(pulumi.RunError):
 
 
 LLM_PROVIDERS = ("simulated", "anthropic", "openai")
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class LocalSettings:
     docker_host: str | None
     bind_address: str
     grafana_port: int
+    kube_context: str
+    cluster_host_address: str
+    """How pods on the local cluster reach this machine."""
+    gateway_domain: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,13 @@ class _Reader:
     def secret(self, key: str) -> pulumi.Output[str] | None:
         return self._config.get_secret(key)
 
+    def hostname(self, key: str, example: str) -> str:
+        value = self.string(key, example).lower()
+        labels = value.split(".")
+        if value and not (len(value) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in labels)):
+            self.problem(key, f"{key} must be a DNS name like {example}, got {value!r}", example)
+        return value
+
     def ip_address(self, key: str, example: str) -> str:
         value = self.string(key, example)
         try:
@@ -173,6 +186,9 @@ def load_settings() -> Settings:
             docker_host=reader.optional_string("dockerHost"),
             bind_address=reader.ip_address("bindAddress", "127.0.0.1"),
             grafana_port=reader.port("grafanaPort", "3000"),
+            kube_context=reader.string("kubeContext", "minikube"),
+            cluster_host_address=reader.hostname("clusterHostAddress", "host.minikube.internal"),
+            gateway_domain=reader.hostname("gatewayDomain", "localhost"),
         )
     llm = _llm(reader)
     if reader.problems or phase is None:

@@ -28,12 +28,8 @@ ALLOY_USER = "473:473"
 MEMORY_MIB = 256
 
 
-def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
-    """The pipeline: OTLP in, memory limiter, batch, one exporter per signal.
-
-    Metrics go through Prometheus remote write so exemplars reach Mimir; logs use Loki's
-    native OTLP endpoint, which keeps trace_id as structured metadata for Grafana's links.
-    """
+def otlp_intake(next_input: str) -> str:
+    """OTLP on both ports into a memory limiter, which hands every signal to `next_input`."""
     return f"""\
 logging {{
   level  = "info"
@@ -63,12 +59,23 @@ otelcol.processor.memory_limiter "default" {{
   spike_limit_percentage = 20
 
   output {{
-    metrics = [otelcol.processor.batch.default.input]
-    logs    = [otelcol.processor.batch.default.input]
-    traces  = [otelcol.processor.batch.default.input]
+    metrics = [{next_input}]
+    logs    = [{next_input}]
+    traces  = [{next_input}]
   }}
 }}
+"""
 
+
+def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
+    """The gateway's pipeline: OTLP in, memory limiter, batch, one exporter per signal.
+
+    Metrics go through Prometheus remote write so exemplars reach Mimir; logs use Loki's
+    native OTLP endpoint, which keeps trace_id as structured metadata for Grafana's links.
+    """
+    return (
+        otlp_intake("otelcol.processor.batch.default.input")
+        + f"""
 otelcol.processor.batch "default" {{
   timeout = "1s"
 
@@ -106,6 +113,7 @@ prometheus.remote_write "mimir" {{
   }}
 }}
 """
+    )
 
 
 def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> ServiceSpec:

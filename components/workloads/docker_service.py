@@ -41,6 +41,8 @@ class DockerServiceArgs:
     target: DockerTarget
     image: docker.RemoteImage | None = None
     """An image built once for several services (see `build_image`); None pulls spec.image."""
+    running: bool = True
+    """False keeps only the data volumes: the service runs elsewhere now, its data stays here."""
 
 
 def build_image(name: str, image: Image, opts: pulumi.ResourceOptions) -> docker.RemoteImage:
@@ -72,14 +74,6 @@ class DockerService(pulumi.ComponentResource):
         super().__init__("llm-infra-lab:workloads:DockerService", name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
-
-        if args.image is not None:
-            image = args.image
-        elif spec.image.build_context is None:
-            image = docker.RemoteImage(spec.name, name=spec.image.ref, keep_locally=True, opts=child)
-        else:
-            raise ValueError(f"{spec.name}: pass the image built from {spec.image.build_context} in args.image")
-
         self.volumes = [
             docker.Volume(
                 f"{spec.name}-{volume.name}",
@@ -89,6 +83,17 @@ class DockerService(pulumi.ComponentResource):
             )
             for volume in spec.volumes
         ]
+        if not args.running:
+            self.container = None
+            self.register_outputs({"volumes": [volume.name for volume in self.volumes]})
+            return
+
+        if args.image is not None:
+            image = args.image
+        elif spec.image.build_context is None:
+            image = docker.RemoteImage(spec.name, name=spec.image.ref, keep_locally=True, opts=child)
+        else:
+            raise ValueError(f"{spec.name}: pass the image built from {spec.image.build_context} in args.image")
 
         mounts = [
             docker.ContainerVolumeArgs(volume_name=volume.name, container_path=data.mount_path)
@@ -209,12 +214,15 @@ def render_services(
     target: DockerTarget,
     parent: pulumi.Resource,
     built: docker.RemoteImage | None = None,
+    running: bool = True,
 ) -> dict[str, DockerService]:
     """One DockerService per spec; specs whose image the lab builds run `built`."""
     return {
         spec.name: DockerService(
             spec.name,
-            DockerServiceArgs(spec=spec, target=target, image=built if spec.image.build_context else None),
+            DockerServiceArgs(
+                spec=spec, target=target, image=built if spec.image.build_context else None, running=running
+            ),
             opts=pulumi.ResourceOptions(parent=parent),
         )
         for spec in specs

@@ -9,6 +9,8 @@ IMAGE = Image("qdrant/qdrant", "v1.18.2-unprivileged")
 HTTP_PORT = 6333
 GRPC_PORT = 6334
 STORAGE_PATH = "/qdrant/storage"
+# Qdrant marks its first start with a file; on a read-only root it goes to a scratch directory.
+INIT_PATH = "/qdrant/init"
 MEMORY_MIB = 320
 
 
@@ -24,9 +26,12 @@ def qdrant_service() -> ServiceSpec:
             "QDRANT__STORAGE__STORAGE_PATH": STORAGE_PATH,
             "QDRANT__STORAGE__SNAPSHOTS_PATH": f"{STORAGE_PATH}/snapshots",
             "QDRANT__TELEMETRY_DISABLED": "true",
+            "QDRANT_INIT_FILE_PATH": f"{INIT_PATH}/.qdrant-initialized",
         },
-        volumes=(DataVolume("storage", STORAGE_PATH),),
+        volumes=(DataVolume("storage", STORAGE_PATH, size_gib=2),),
         user="1000:1000",
+        read_only_root=True,
+        scratch_paths=(INIT_PATH,),
         # No curl or wget in the image; bash is there.
         health=HealthCheck(port="http", path="/readyz", command=bash_http_probe(HTTP_PORT, "/readyz")),
     )

@@ -51,6 +51,8 @@ class DataVolume:
 
     name: str
     mount_path: str
+    size_gib: int = 1
+    """What a Kubernetes claim requests; a Docker volume grows with its contents."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,18 @@ class ServiceSpec:
     read_only_root: bool = False
     scratch_paths: tuple[str, ...] = ()
     """Writable, throwaway directories for a program on a read-only root filesystem."""
+    cpu_millis: int = 100
+    """CPU the program needs when busy; Kubernetes requests it (Docker shares the host's CPUs)."""
+    namespace: str | None = None
+    """The Kubernetes namespace it runs in; peers in other namespaces reach it as <name>.<namespace>."""
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
             raise ValueError(f"service {self.name} has duplicate port names: {names}")
         self.port(self.health.port)
-        if self.memory_mib <= 0:
-            raise ValueError(f"service {self.name} needs a positive memory limit")
+        if self.memory_mib <= 0 or self.cpu_millis <= 0:
+            raise ValueError(f"service {self.name} needs a positive memory limit and CPU request")
 
     @property
     def uid(self) -> int | None:
@@ -105,8 +111,9 @@ class ServiceSpec:
         raise KeyError(f"service {self.name} has no port named {name!r}")
 
     def address(self, port_name: str) -> str:
-        """host:port of this service as its peers on the same network reach it."""
-        return f"{self.name}:{self.port(port_name).number}"
+        """host:port of this service as its peers reach it: on the same network, or across namespaces."""
+        host = f"{self.name}.{self.namespace}" if self.namespace else self.name
+        return f"{host}:{self.port(port_name).number}"
 
     def url(self, port_name: str, path: str = "", scheme: str = "http") -> str:
         return f"{scheme}://{self.address(port_name)}{path}"

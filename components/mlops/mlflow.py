@@ -1,0 +1,100 @@
+"""MLflow's tracking server: runs and models in a database, artifacts in an S3 bucket.
+
+The server proxies artifacts (`--serve-artifacts`), so clients need only its URL, never
+credentials for the bucket. Since 3.5 it also refuses requests whose Host header it does not
+know (DNS-rebinding protection): behind a gateway, the route's host must be allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+
+from components.workloads.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec, python_http_probe
+
+# The -full variant carries boto3 (S3 artifacts) and the PostgreSQL drivers (phase production).
+IMAGE = Image("ghcr.io/mlflow/mlflow", "v3.18.0-full")
+NAME = "mlflow"
+PORT = 5000
+DB_PATH = "/mlflow/db"
+MEMORY_MIB = 768
+ARTIFACT_PREFIX = "mlflow"
+
+# Runs before the server: the artifact bucket exists, or is created, once the store answers.
+ENSURE_BUCKET = """\
+import os, time
+import boto3
+from botocore.exceptions import ClientError, EndpointConnectionError
+bucket = os.environ["ARTIFACT_BUCKET"]
+s3 = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+for attempt in range(60):
+    try:
+        s3.head_bucket(Bucket=bucket)
+        break
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
+            raise
+        s3.create_bucket(Bucket=bucket)
+        break
+    except EndpointConnectionError:
+        time.sleep(2)
+else:
+    raise SystemExit(f"object store unreachable at {s3.meta.endpoint_url}")
+print(f"artifact bucket {bucket} ready")
+"""
+
+
+def allowed_hosts(public_host: str, namespace: str) -> str:
+    """The gateway's host name, and the Service's names for clients inside the cluster."""
+    service = [NAME, f"{NAME}.{namespace}", f"{NAME}.{namespace}.svc", f"{NAME}.{namespace}.svc.cluster.local"]
+    return ",".join(pattern for host in (public_host, *service) for pattern in (host, f"{host}:*"))
+
+
+def mlflow_service(
+    *,
+    namespace: str,
+    public_host: str,
+    backend_store_uri: pulumi.Input[str] | None,
+    artifact_bucket: str,
+    s3_env: Mapping[str, str],
+    s3_secret_env: Mapping[str, pulumi.Input[str]],
+) -> ServiceSpec:
+    """MLflow with `backend_store_uri` (None: SQLite on a retained volume), artifacts in the bucket.
+
+    `s3_env`/`s3_secret_env` tell boto3 where the bucket is and who asks: an endpoint and keys for
+    an S3-compatible store, nothing on AWS, where the pod's IRSA role answers.
+    """
+    sqlite = backend_store_uri is None
+    secret_env = dict(s3_secret_env)
+    if not sqlite:
+        secret_env["MLFLOW_BACKEND_STORE_URI"] = backend_store_uri
+    return ServiceSpec(
+        name=NAME,
+        image=IMAGE,
+        ports=(Port("http", PORT),),
+        memory_mib=MEMORY_MIB,
+        cpu_millis=200,
+        args=(
+            "mlflow",
+            "server",
+            "--host=0.0.0.0",
+            f"--port={PORT}",
+            "--workers=1",
+            *((f"--backend-store-uri=sqlite:///{DB_PATH}/mlflow.db",) if sqlite else ()),
+            f"--artifacts-destination=s3://{artifact_bucket}/{ARTIFACT_PREFIX}",
+            "--serve-artifacts",
+            f"--allowed-hosts={allowed_hosts(public_host, namespace)}",
+            f"--cors-allowed-origins=http://{public_host},http://{public_host}:*,https://{public_host}",
+        ),
+        env={**s3_env, "ARTIFACT_BUCKET": artifact_bucket, "HOME": "/tmp"},
+        secret_env=secret_env,
+        volumes=(DataVolume("db", DB_PATH, size_gib=1),) if sqlite else (),
+        user="10001:10001",
+        read_only_root=True,
+        scratch_paths=("/tmp",),
+        health=HealthCheck(
+            port="http", path="/health", command=python_http_probe(PORT, "/health"), start_period_seconds=90
+        ),
+        namespace=namespace,
+    )

@@ -1,0 +1,208 @@
+"""Grafana Alloy inside the cluster: the workloads' OTLP gateway and the collector of pod logs.
+
+It stores nothing itself. Everything goes, as OTLP, to the gateway of the LGTM stack the
+earlier phases run on Docker, so one Grafana shows the Docker and the Kubernetes workloads.
+Pod logs are read through the Kubernetes API (`loki.source.kubernetes`), which needs a token
+allowed to read pods and their logs in the watched namespaces, and no host paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.observability.alloy import DATA_PATH, OTLP_GRPC_PORT, alloy_service, otlp_intake
+from components.workloads.kubernetes_service import (
+    Allow,
+    KubernetesService,
+    KubernetesServiceArgs,
+    KubernetesTarget,
+    Network,
+    Pods,
+    labels_for,
+)
+from components.workloads.spec import ConfigFile, ServiceSpec
+
+NAME = "alloy"
+CONFIG_PATH = "/etc/alloy/config.alloy"
+# Kubernetes API server: 443 on its Service, 8443 on minikube's node after the Service's DNAT.
+API_SERVER_PORTS = (443, 8443)
+# Pod log labels, moved onto the OTLP resource under the names Loki indexes by default.
+POD_LABELS = {"namespace": "k8s.namespace.name", "pod": "k8s.pod.name", "container": "k8s.container.name"}
+
+
+def config(gateway_otlp_grpc: str, log_namespaces: tuple[str, ...]) -> str:
+    """OTLP from the workloads and pod logs from the API, batched and sent on as OTLP."""
+    namespaces = ", ".join(f'"{name}"' for name in log_namespaces)
+    relabels = "".join(
+        f"""
+  rule {{
+    source_labels = ["__meta_kubernetes_{source}"]
+    target_label  = "{target}"
+  }}
+"""
+        for source, target in (
+            ("namespace", "namespace"),
+            ("pod_name", "pod"),
+            ("pod_container_name", "container"),
+            ("pod_label_app_kubernetes_io_name", "service_name"),
+        )
+    )
+    renames = "".join(
+        f'      `set(attributes["{otel}"], attributes["{label}"])`,\n' for label, otel in POD_LABELS.items()
+    )
+    keys = ", ".join(f'"{key}"' for key in (*POD_LABELS, "service_name"))
+    return (
+        otlp_intake("otelcol.processor.batch.default.input")
+        + f"""
+discovery.kubernetes "pods" {{
+  role = "pod"
+
+  namespaces {{
+    names = [{namespaces}]
+  }}
+}}
+
+discovery.relabel "pods" {{
+  targets = discovery.kubernetes.pods.targets
+{relabels}}}
+
+loki.source.kubernetes "pods" {{
+  targets    = discovery.relabel.pods.output
+  forward_to = [otelcol.receiver.loki.pods.receiver]
+}}
+
+// Loki labels arrive as log attributes: group each pod's lines under one resource...
+otelcol.receiver.loki "pods" {{
+  output {{
+    logs = [otelcol.processor.groupbyattrs.pods.input]
+  }}
+}}
+
+otelcol.processor.groupbyattrs "pods" {{
+  keys = [{keys}]
+
+  output {{
+    logs = [otelcol.processor.transform.pods.input]
+  }}
+}}
+
+// ...and name it with the semantic conventions, so Loki indexes namespace, pod and service.
+otelcol.processor.transform "pods" {{
+  error_mode = "ignore"
+
+  log_statements {{
+    context    = "resource"
+    statements = [
+{renames}      `set(attributes["service.name"], attributes["service_name"])`,
+      `delete_matching_keys(attributes, "^(namespace|pod|container|service_name)$")`,
+    ]
+  }}
+
+  output {{
+    logs = [otelcol.processor.batch.default.input]
+  }}
+}}
+
+otelcol.processor.batch "default" {{
+  timeout = "1s"
+
+  output {{
+    metrics = [otelcol.exporter.otlp.gateway.input]
+    logs    = [otelcol.exporter.otlp.gateway.input]
+    traces  = [otelcol.exporter.otlp.gateway.input]
+  }}
+}}
+
+otelcol.exporter.otlp "gateway" {{
+  client {{
+    endpoint = "{gateway_otlp_grpc}"
+
+    tls {{
+      insecure = true
+    }}
+  }}
+}}
+"""
+    )
+
+
+def cluster_alloy_service(namespace: str, gateway_host: str, log_namespaces: tuple[str, ...]) -> ServiceSpec:
+    """The gateway's spec with the cluster pipeline, forwarding to the LGTM gateway at `gateway_host`."""
+    gateway = alloy_service(traces_otlp_grpc="", metrics_remote_write="", logs_otlp_http="")
+    return replace(
+        gateway,
+        config_files=(ConfigFile(CONFIG_PATH, config(f"{gateway_host}:{OTLP_GRPC_PORT}", log_namespaces)),),
+        # Only a write-ahead buffer lives here; losing it on a restart loses seconds of telemetry.
+        volumes=(),
+        scratch_paths=(DATA_PATH, "/tmp"),
+        namespace=namespace,
+    )
+
+
+@dataclass
+class AlloyOnKubernetesArgs:
+    spec: ServiceSpec
+    """From `cluster_alloy_service`."""
+    target: KubernetesTarget
+    log_namespaces: tuple[KubernetesTarget, ...]
+    """Namespaces whose pod logs it collects."""
+    senders: tuple[Pods, ...]
+    """Pods allowed to send OTLP."""
+
+
+class AlloyOnKubernetes(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AlloyOnKubernetesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:observability:AlloyOnKubernetes", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        target = args.target
+        self.spec = args.spec
+        self.service_account = k8s.core.v1.ServiceAccount(
+            NAME,
+            metadata={"name": NAME, "namespace": target.namespace.metadata.name, "labels": labels_for(NAME)},
+            automount_service_account_token=False,
+            opts=child,
+        )
+        self.log_readers = [self._log_reader(namespace) for namespace in args.log_namespaces]
+        otlp_ports = [self.spec.port(name).number for name in ("otlp-grpc", "otlp-http")]
+        self.service = KubernetesService(
+            NAME,
+            KubernetesServiceArgs(
+                spec=self.spec,
+                target=target,
+                ingress=tuple(Allow(pods, port) for pods in args.senders for port in otlp_ports),
+                egress=(
+                    Allow(Network("0.0.0.0/0"), OTLP_GRPC_PORT),
+                    *(Allow(Network("0.0.0.0/0"), port) for port in API_SERVER_PORTS),
+                ),
+                service_account=self.service_account.metadata.name,
+                checkov_skips={
+                    "CKV_K8S_40": f"the image's user alloy (uid {self.spec.uid}) owns its files",
+                    "CKV_K8S_38": "Alloy reads pod logs through the API with its own service account",
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.log_readers),
+        )
+        self.register_outputs({"otlpGrpcUrl": self.spec.url("otlp-grpc")})
+
+    def _log_reader(self, target: KubernetesTarget) -> k8s.rbac.v1.RoleBinding:
+        """Read access to pods and their logs in one namespace: a Role there, not a ClusterRole."""
+        child = pulumi.ResourceOptions(parent=self)
+        metadata = {"name": f"{NAME}-pod-logs", "namespace": target.namespace.metadata.name, "labels": labels_for(NAME)}
+        role = k8s.rbac.v1.Role(
+            f"{NAME}-logs-{target.name}",
+            metadata=metadata,
+            rules=[{"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}],
+            opts=child,
+        )
+        return k8s.rbac.v1.RoleBinding(
+            f"{NAME}-logs-{target.name}",
+            metadata=metadata,
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+            subjects=[
+                {"kind": "ServiceAccount", "name": self.service_account.metadata.name, "namespace": self.spec.namespace}
+            ],
+            opts=child,
+        )

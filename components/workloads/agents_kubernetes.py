@@ -1,0 +1,109 @@
+"""The agents, Qdrant and their traffic in one namespace, from the specs the Docker phase runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pulumi
+
+from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service
+from components.workloads.kubernetes_service import (
+    Allow,
+    KubernetesService,
+    KubernetesServiceArgs,
+    KubernetesTarget,
+    Network,
+    Pods,
+    from_pods,
+    to_service,
+)
+from components.workloads.qdrant import qdrant_service
+from components.workloads.spec import Image, ServiceSpec
+
+HTTPS_PORT = 443
+
+
+@dataclass
+class AgentsOnKubernetesArgs:
+    target: KubernetesTarget
+    image: Image
+    image_ready: pulumi.Resource
+    """What makes `image` available to the cluster's runtime (a load into minikube, a push)."""
+    llm: LlmBackend
+    otlp: ServiceSpec
+    """The in-cluster OTLP gateway the agents and the traffic send to."""
+    gateway: Pods
+    """The gateway's pods, which route outside requests to the agents."""
+
+
+class AgentsOnKubernetes(pulumi.ComponentResource):
+    """Qdrant as a StatefulSet on a retained claim; the agents and the traffic as Deployments.
+
+    NetworkPolicies admit what the wiring uses and nothing else: the traffic and the gateway
+    reach the agents, the agents reach Qdrant, everyone sends OTLP to Alloy, and only an
+    agent with a paid provider leaves the cluster, on HTTPS.
+    """
+
+    def __init__(self, name: str, args: AgentsOnKubernetesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:workloads:AgentsOnKubernetes", name, None, opts)
+        namespace = args.target.name
+        otlp_url = args.otlp.url("otlp-grpc")
+        self.qdrant = replace(qdrant_service(), namespace=namespace)
+        self.agents = [
+            replace(agent_service(role, args.image, args.llm, otlp_url, self.qdrant.url("http")), namespace=namespace)
+            for role in ROLES
+        ]
+        self.traffic = replace(
+            traffic_service(args.image, [agent.url("http") for agent in self.agents], otlp_url, args.llm.provider),
+            namespace=namespace,
+        )
+        send_telemetry = to_service(args.otlp, "otlp-grpc")
+        call_provider = (Allow(Network("0.0.0.0/0"), HTTPS_PORT),) if args.llm.api_key is not None else ()
+        key_in_env = {"CKV_K8S_35": "the agent reads its provider's API key from the environment only"}
+
+        def pods(spec: ServiceSpec) -> Pods:
+            return Pods(namespace, spec.name)
+
+        self.services = {
+            self.qdrant.name: self._render(
+                self.qdrant,
+                args,
+                ingress=tuple(from_pods(pods(agent), self.qdrant, "http") for agent in self.agents),
+                skips={"CKV_K8S_40": f"the unprivileged image's user (uid {self.qdrant.uid}) owns its files"},
+            ),
+            **{
+                agent.name: self._render(
+                    agent,
+                    args,
+                    ingress=(from_pods(pods(self.traffic), agent, "http"), from_pods(args.gateway, agent, "http")),
+                    egress=(to_service(self.qdrant, "http"), send_telemetry, *call_provider),
+                    skips=key_in_env if agent.secret_env else None,
+                    depends_on=[args.image_ready],
+                )
+                for agent in self.agents
+            },
+            self.traffic.name: self._render(
+                self.traffic,
+                args,
+                egress=(*(to_service(agent, "http") for agent in self.agents), send_telemetry),
+                depends_on=[args.image_ready],
+            ),
+        }
+        self.senders = tuple(pods(spec) for spec in (*self.agents, self.traffic))
+        self.register_outputs({"services": list(self.services)})
+
+    def _render(
+        self,
+        spec: ServiceSpec,
+        args: AgentsOnKubernetesArgs,
+        *,
+        ingress: tuple[Allow, ...] = (),
+        egress: tuple[Allow, ...] = (),
+        skips: dict[str, str] | None = None,
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> KubernetesService:
+        return KubernetesService(
+            spec.name,
+            KubernetesServiceArgs(spec=spec, target=args.target, ingress=ingress, egress=egress, checkov_skips=skips),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
