@@ -89,6 +89,38 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        region = args.args.get("region") or pulumi.Config("aws").get("region") or "us-east-1"
+        account = "123456789012"
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            # Names map to zone ids per account; in this one us-east-1b is use1-az3, a zone EKS does not support.
+            ids = (1, 3, 2, 4, 6, 5) if region == "us-east-1" else (1, 2, 3)
+            area, *directions, number = region.split("-")
+            prefix = area + "".join(direction[0] for direction in directions) + number  # us-east-1: use1
+            zones = [(f"{region}{letter}", f"{prefix}-az{n}") for letter, n in zip("abcdef", ids, strict=False)]
+            excluded = set(args.args.get("excludeZoneIds") or []) | set(args.args.get("excludeNames") or [])
+            zones = [(name, zone_id) for name, zone_id in zones if not {name, zone_id} & excluded]
+            return {
+                "id": region,
+                "region": region,
+                "names": [name for name, _ in zones],
+                "zoneIds": [zone_id for _, zone_id in zones],
+                "groupNames": [region] * len(zones),
+                "state": args.args.get("state"),
+            }
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:sts::{account}:assumed-role/lab-admin/alice"
+            return {"id": account, "accountId": account, "arn": arn, "userId": "AROAEXAMPLEROLEID:alice"}
+        if args.token == "aws:iam/getSessionContext:getSessionContext":
+            arn = args.args["arn"]
+            if ":assumed-role/" not in arn:
+                return {"id": arn, "arn": arn, "issuerArn": arn}
+            role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
+            issuer = f"arn:aws:iam::{arn.split(':')[4]}:role/{role}"
+            return {"id": arn, "arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"id": region, "region": region, "name": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 

@@ -23,7 +23,7 @@ from tests.harness import REPO, ProgramRun
 KUBERNETES_VERSION = "1.35.0"
 """The newest minor minikube and EKS both run in late 2026; schemas from kubernetes-validate."""
 CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
-NOT_OBJECTS = ("kubernetes:helm.sh/", "pulumi:providers:")
+NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
 
 
 def _plain(value: Any) -> Any:

@@ -136,6 +136,18 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "ingressRoute": {"dashboard": {"enabled": False}},
         "service": {"spec": {"type": args.service_type}, "annotations": args.service_annotations or {}},
         "ports": {"web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT}, "websecure": {"expose": {"default": False}}},
+        # Stated, not inherited from the chart's defaults: the namespace enforces `restricted`.
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
         "resources": {
             "requests": {"cpu": "100m", "memory": f"{MEMORY_MIB}Mi"},
             "limits": {"cpu": "1", "memory": f"{MEMORY_MIB}Mi"},

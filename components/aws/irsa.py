@@ -1,0 +1,120 @@
+"""IAM roles for Kubernetes service accounts (IRSA): AWS permissions for one pod identity, not for the node."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+STS_AUDIENCE = "sts.amazonaws.com"
+MAX_ROLE_NAME_PREFIX = 37
+"""IAM allows a 38-character name prefix; one goes to the dash before the suffix."""
+
+OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+
+
+@dataclass(frozen=True)
+class IrsaRoleArgs:
+    name: str
+    """Prefix of the IAM role's name; AWS appends a unique suffix."""
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    """The cluster's OIDC issuer without `https://`, as IAM condition keys spell it."""
+    namespace: str
+    service_account: str
+    policy_json: pulumi.Input[str] | None = None
+    managed_policy_arns: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.name) <= MAX_ROLE_NAME_PREFIX:
+            raise ValueError(f"IRSA role name {self.name!r} must be 1 to {MAX_ROLE_NAME_PREFIX} characters")
+        if not self.namespace or not self.service_account:
+            raise ValueError("an IRSA role is bound to one service account: give both namespace and service_account")
+        if self.policy_json is None and not self.managed_policy_arns:
+            raise ValueError(f"IRSA role {self.name} grants nothing: give policy_json or managed_policy_arns")
+
+
+def trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, service_account: str) -> str:
+    """Only tokens issued to this service account, for STS, may assume the role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": oidc_provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{oidc_issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                            f"{oidc_issuer}:aud": STS_AUDIENCE,
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def bucket_prefix_access_policy(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+    """Read, write and delete objects under `prefix/` and list only that prefix: one tool's corner of the bucket."""
+    if not prefix or prefix.startswith("/") or prefix.endswith("/") or "*" in prefix:
+        raise ValueError(f"prefix {prefix!r} must be a plain key prefix without leading or trailing '/' or '*'")
+
+    def document(arn: str) -> str:
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ListPrefix",
+                        "Effect": "Allow",
+                        "Action": "s3:ListBucket",
+                        "Resource": arn,
+                        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+                    },
+                    {
+                        "Sid": "ObjectsUnderPrefix",
+                        "Effect": "Allow",
+                        "Action": list(OBJECT_ACTIONS),
+                        "Resource": f"{arn}/{prefix}/*",
+                    },
+                ],
+            }
+        )
+
+    return pulumi.Output.from_input(bucket_arn).apply(document)
+
+
+class IrsaRole(pulumi.ComponentResource):
+    """A role only `system:serviceaccount:<namespace>:<service_account>` can assume, through the cluster's OIDC."""
+
+    def __init__(self, name: str, args: IrsaRoleArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:aws:IrsaRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        assume_role_policy = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
+            lambda values: trust_policy(values[0], values[1], args.namespace, args.service_account)
+        )
+        role = aws.iam.Role(
+            f"{name}-role", name_prefix=f"{args.name}-", assume_role_policy=assume_role_policy, opts=child
+        )
+        if args.policy_json is not None:
+            aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=args.policy_json, opts=child)
+        for policy_arn in args.managed_policy_arns:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy_arn.rsplit('/', 1)[-1]}", role=role.id, policy_arn=policy_arn, opts=child
+            )
+
+        self.role_arn: pulumi.Output[str] = role.arn
+        self.role_name: pulumi.Output[str] = role.name
+        self.register_outputs({"roleArn": self.role_arn, "roleName": self.role_name})
