@@ -202,15 +202,16 @@ def allowed_connections(objects: list[dict]) -> set[tuple[str, str, int]]:
 
     ports = {w["metadata"]["name"]: {p["containerPort"] for p in container(w)["ports"]} for w in workloads(objects)}
     allowed = set()
-    for client in pods:
-        egress = policy(client)["egress"] if policy(client) else None
+    for client, client_pod in pods.items():
+        client_policy = policy(client)
+        egress = client_policy["egress"] if client_policy else None
         for server, server_ports in ports.items():
             ingress = policy(server)["ingress"]
             for port in server_ports:
                 if (
                     client != server
                     and _admits(egress, "to", pods[server], port)
-                    and _admits(ingress, "from", pods[client], port)
+                    and _admits(ingress, "from", client_pod, port)
                 ):
                     allowed.add((client, server, port))
         if egress is not None:

@@ -108,28 +108,24 @@ class ArtifactBucket(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
             opts=guard,
         )
-        whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket.id,
+            # Rules without a filter cover the whole bucket.
             rules=[
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="expire-noncurrent-versions",
                     status="Enabled",
-                    filter=whole_bucket,
                     noncurrent_version_expiration=(
                         aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                             noncurrent_days=args.noncurrent_version_days
                         )
                     ),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        expired_object_delete_marker=True
-                    ),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
                 ),
                 aws.s3.BucketLifecycleConfigurationRuleArgs(
                     id="abort-incomplete-multipart-uploads",
                     status="Enabled",
-                    filter=whole_bucket,
                     abort_incomplete_multipart_upload=(
                         aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                             days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
@@ -140,7 +136,7 @@ class ArtifactBucket(pulumi.ComponentResource):
             # Noncurrent-version rules only take effect once versioning is on.
             opts=pulumi.ResourceOptions.merge(guard, pulumi.ResourceOptions(depends_on=[versioning])),
         )
-        # S3 rejects a bucket policy while the public access block is still being applied.
+        # S3 refuses concurrent changes to one bucket's access settings: the access block goes first.
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=bucket.id,

@@ -80,9 +80,7 @@ class Network(pulumi.ComponentResource):
             tags={"Name": f"{prefix}-vpc"},
             opts=child,
         )
-        gateway = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{prefix}-igw"}, opts=child
-        )
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{prefix}-igw"}, opts=child)
         public_table = aws.ec2.RouteTable(
             f"{name}-public", vpc_id=vpc.id, tags={"Name": f"{prefix}-public"}, opts=child
         )
