@@ -52,8 +52,33 @@ def test_default_local_config_is_valid():
         ),
         ("local", {"retainData": "yes"}, ["retainData must be true or false, got 'yes'"]),
         ("dev", {"phase": "observability"}, ["phase 'observability' runs on stack local, not 'dev'"]),
+        (
+            "local",
+            {"phase": "kubernetes", "gatewayDomain": "lab_local"},
+            [
+                "gatewayDomain must be a DNS name like localhost, got 'lab_local'",
+                "llm-infra-lab:gatewayDomain localhost",
+            ],
+        ),
+        (
+            "local",
+            {"phase": "kubernetes", "clusterHostAddress": "http://host:4317"},
+            ["clusterHostAddress must be a DNS name", "llm-infra-lab:clusterHostAddress host.minikube.internal"],
+        ),
+        ("local", {"phase": "kubernetes", "kubeContext": " "}, ["kubeContext is not set", ":kubeContext minikube"]),
     ],
-    ids=["unknown-phase", "phase-of-other-stack", "empty-phase", "bad-bind", "bad-port", "bad-bool", "dev-local"],
+    ids=[
+        "unknown-phase",
+        "phase-of-other-stack",
+        "empty-phase",
+        "bad-bind",
+        "bad-port",
+        "bad-bool",
+        "dev-local",
+        "bad-domain",
+        "bad-cluster-host",
+        "no-context",
+    ],
 )
 def test_invalid_config_is_rejected_before_any_resource(stack, overrides, expected):
     message, run = failing_run(stack, **overrides)
