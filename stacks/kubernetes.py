@@ -78,12 +78,12 @@ def build(settings: Settings) -> KubernetesPhase:
     cluster = k8s.Provider("minikube", context=local.kube_context)
     on_cluster = pulumi.ResourceOptions(provider=cluster)
 
-    def lab_namespace(name: str, **labels: str):
-        return namespace(name, settings.retain_data, on_cluster, **labels)
+    def lab_namespace(name: str, holds_data: bool = False, **labels: str):
+        return namespace(name, settings.retain_data, on_cluster, holds_data=holds_data, **labels)
 
     routed = {ROUTES_LABEL: "true"}
-    agents_ns = lab_namespace(AGENTS_NAMESPACE, **routed)
-    mlops_ns = lab_namespace(MLOPS_NAMESPACE, **routed)
+    agents_ns = lab_namespace(AGENTS_NAMESPACE, holds_data=True, **routed)
+    mlops_ns = lab_namespace(MLOPS_NAMESPACE, holds_data=True, **routed)
     observability_ns = lab_namespace(OBSERVABILITY_NAMESPACE)
     gateway_ns = lab_namespace(GATEWAY_NAMESPACE)
 

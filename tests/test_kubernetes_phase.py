@@ -156,6 +156,9 @@ def test_claims_are_kept_and_mounted(run, objects):
         if "persistentVolumeClaim" in volume
     }
     assert mounted == {c["metadata"]["name"] for c in claims}
+    # Deleting a namespace deletes its claims: the namespaces holding them are kept as well.
+    kept = {n.name for n in run.of_type("kubernetes:core/v1:Namespace") if n.protect and n.retain_on_delete}
+    assert kept == {c["metadata"]["namespace"] for c in claims} == {"agents", "mlops-system"}
 
 
 # --- the network: which pod may open a connection to which pod, on which port --------------

@@ -94,8 +94,15 @@ class KubernetesTarget:
         return {"protect": self.retain_data, "retain_on_delete": self.retain_data}
 
 
-def namespace(name: str, retain_data: bool, opts: pulumi.ResourceOptions, **labels: str) -> KubernetesTarget:
-    """A namespace with the restricted Pod Security Standard enforced: the renderer's pods meet it."""
+def namespace(
+    name: str, retain_data: bool, opts: pulumi.ResourceOptions, *, holds_data: bool = False, **labels: str
+) -> KubernetesTarget:
+    """A namespace with the restricted Pod Security Standard enforced: the renderer's pods meet it.
+
+    Deleting a namespace deletes every claim in it, whatever the claims' own options: one that
+    holds data is protected and kept on delete like the claims.
+    """
+    kept = {"protect": retain_data, "retain_on_delete": retain_data} if holds_data else {}
     resource = k8s.core.v1.Namespace(
         name,
         metadata={
@@ -107,7 +114,7 @@ def namespace(name: str, retain_data: bool, opts: pulumi.ResourceOptions, **labe
                 **labels,
             },
         },
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(**kept)),
     )
     return KubernetesTarget(namespace=resource, name=name, retain_data=retain_data)
 
