@@ -19,6 +19,7 @@ from components.gateway import traefik_gateway
 from components.workloads.kubernetes_service import NAME_LABEL
 from stacks.catalog import phase_named
 from tests.conftest import evaluate
+from tests.gateway_api_schema import BUNDLE_VERSION, SUPPORTED, gateway_api_errors
 from tests.harness import ProgramRun
 from tests.k8s_view import checkov, containers, key, manifests, of_kind, schema_errors, workloads
 
@@ -69,9 +70,18 @@ def test_the_phase_runs_the_agents_qdrant_mlflow_minio_and_alloy_in_their_namesp
 def test_every_object_is_valid_against_the_kubernetes_schemas(objects):
     errors = schema_errors(objects)
     custom = {k: v for k, v in errors.items() if v == "no schema"}
-    assert {k.split("/")[0] for k in custom} <= {"Gateway", "HTTPRoute"}, custom
+    assert {k.split("/")[0] for k in custom} <= {kind for _, kind in SUPPORTED}, custom
     invalid = {k: v for k, v in errors.items() if v != "no schema"}
     assert not invalid
+
+
+def test_gateway_api_objects_are_valid_against_the_gateway_api_schemas(objects):
+    """Schemas of Gateway API v1.4.1 (vendored); the cluster gets v1.5.1, a superset for these kinds."""
+    assert BUNDLE_VERSION == "v1.4.1"
+    gateway_api = [o for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED]
+    assert len(gateway_api) == 6
+    errors = {key(o): gateway_api_errors(o) for o in gateway_api}
+    assert not any(errors.values()), errors
 
 
 def test_checkov_finds_nothing_and_every_skip_has_a_reason(objects):
