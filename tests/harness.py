@@ -68,14 +68,42 @@ class ProgramRun:
         return matches[0]
 
 
+def _eks_cluster(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    issuer = f"oidc.eks.us-east-1.amazonaws.com/id/{args.name.upper()}"
+    return {
+        "arn": f"arn:aws:eks:us-east-1:123456789012:cluster/{args.inputs.get('name', args.name)}",
+        "endpoint": f"https://{args.name}.gr7.us-east-1.eks.amazonaws.com",
+        "certificateAuthority": {"data": "bW9jay1jYQ=="},
+        "identities": [{"oidcs": [{"issuer": f"https://{issuer}"}]}],
+        "vpcConfig": {**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-mockcluster"},
+    }
+
+
+def _s3_bucket(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    bucket = args.inputs.get("bucket") or f"{args.inputs.get('bucketPrefix', '')}mock"
+    return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+
+
+_COMPUTED_BY_TYPE = {
+    "random:index/randomPassword:RandomPassword": lambda args: {
+        "result": f"generated-{args.name}-" + "x" * int(args.inputs.get("length", 16))
+    },
+    "docker:index/container:Container": lambda args: {"exitCode": 0} if args.inputs.get("attach") else {},
+    "docker:index/remoteImage:RemoteImage": lambda args: {
+        "imageId": f"sha256:{args.name}",
+        "repoDigest": f"{args.inputs['name']}@sha256:mock",
+    },
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:s3/bucket:Bucket": _s3_bucket,
+}
+
+
 def _mock_outputs(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
-    """Provider-computed outputs the program reads back."""
-    if args.typ == "random:index/randomPassword:RandomPassword":
-        return {"result": f"generated-{args.name}-" + "x" * int(args.inputs.get("length", 16))}
-    if args.typ == "docker:index/container:Container" and args.inputs.get("attach"):
-        return {"exitCode": 0}
-    if args.typ == "docker:index/remoteImage:RemoteImage":
-        return {"imageId": f"sha256:{args.name}", "repoDigest": f"{args.inputs['name']}@sha256:mock"}
+    """Provider-computed outputs the program reads back; any AWS resource gets an ARN."""
+    if args.typ in _COMPUTED_BY_TYPE:
+        return _COMPUTED_BY_TYPE[args.typ](args)
+    if args.typ.startswith("aws:") and "arn" not in args.inputs:
+        return {"arn": f"arn:aws:mock::123456789012:{args.name}", "name": args.inputs.get("name", args.name)}
     return {}
 
 
@@ -88,7 +116,7 @@ class _Mocks(pulumi.runtime.Mocks):
         state = {**args.inputs, **_mock_outputs(args), **self._computed.get(args.name, {})}
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # noqa: PLR0911 (one return per invoke)
         region = args.args.get("region") or pulumi.Config("aws").get("region") or "us-east-1"
         account = "123456789012"
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -119,6 +147,10 @@ class _Mocks(pulumi.runtime.Mocks):
             return {"id": arn, "arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
         if args.token == "aws:index/getRegion:getRegion":
             return {"id": region, "region": region, "name": region, "endpoint": f"ec2.{region}.amazonaws.com"}
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
+            version = f"v{kubernetes}.0-eksbuild.1"
+            return {"id": addon, "addonName": addon, "kubernetesVersion": kubernetes, "version": version}
         if args.token == "aws:index/getPartition:getPartition":
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         raise NotImplementedError(f"no mock for invoke {args.token}")
@@ -149,15 +181,19 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
 
+OPERATOR_CONFIG = {"dev": {"apiAllowedCidrs": "203.0.113.10/32"}}
+"""What a person sets before a stack's first `pulumi up` (README), set here as they would."""
+
+
 def stack_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Project defaults, then the stack file, then overrides; keys fully qualified."""
+    """Project defaults, the stack file, what the operator sets, then overrides; keys fully qualified."""
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     config = {f"{PROJECT}:{key}": _config_string(spec["default"]) for key, spec in project.get("config", {}).items()}
     stack_file = REPO / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
         values = yaml.safe_load(stack_file.read_text()).get("config", {})
         config.update({key: _config_string(value) for key, value in values.items()})
-    for key, value in (overrides or {}).items():
+    for key, value in {**OPERATOR_CONFIG.get(stack, {}), **(overrides or {})}.items():
         config[key if ":" in key else f"{PROJECT}:{key}"] = value
     return config
 

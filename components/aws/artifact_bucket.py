@@ -21,6 +21,8 @@ class ArtifactBucketArgs:
     retain: bool
     """Protect the bucket and keep it, with its guards, when the stack is destroyed."""
     noncurrent_version_days: int = 30
+    bucket_name: str | None = None
+    """A fixed name, for a bucket people type (a DVC remote); None names it `<name_prefix>-<random>`."""
 
     def __post_init__(self) -> None:
         if not _BUCKET_PREFIX.match(self.name_prefix):
@@ -67,7 +69,8 @@ class ArtifactBucket(pulumi.ComponentResource):
 
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket_prefix=f"{args.name_prefix}-",
+            bucket=args.bucket_name,
+            bucket_prefix=None if args.bucket_name else f"{args.name_prefix}-",
             force_destroy=False,
             opts=pulumi.ResourceOptions(parent=self, protect=args.retain, retain_on_delete=args.retain),
         )

@@ -24,7 +24,8 @@ AFTER_NODES_ADDONS = ("coredns", "aws-ebs-csi-driver")
 """Deployments: they only become healthy once there are nodes to schedule on."""
 ADDONS = (*NODES_FIRST_ADDONS, *AFTER_NODES_ADDONS)
 
-EBS_CSI_SERVICE_ACCOUNT = ("kube-system", "ebs-csi-controller-sa")
+EBS_CSI_NAMESPACE = "kube-system"
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_ROLE_SUFFIX = "-ebs-csi"
 MAX_CLUSTER_NAME = MAX_ROLE_NAME_PREFIX - len(EBS_CSI_ROLE_SUFFIX)
 """The cluster name prefixes the EBS CSI driver's IAM role name."""
@@ -48,7 +49,7 @@ class EksClusterArgs:
     node_desired: int
     node_max: int
     node_disk_gib: int
-    addon_versions: Mapping[str, str]
+    addon_versions: Mapping[str, pulumi.Input[str]]
     """A pinned version for each of ADDONS, e.g. {"coredns": "v1.12.1-eksbuild.2", …}."""
 
     def __post_init__(self) -> None:
@@ -92,10 +93,11 @@ def _check_public_cidrs(cidrs: Sequence[str]) -> None:
             raise ValueError(f"endpoint_public_access_cidrs must not include {cidr}: it opens the API to everyone")
 
 
-def deployer_principal_arn() -> pulumi.Output[str]:
+def deployer_principal_arn(provider: pulumi.ProviderResource | None = None) -> pulumi.Output[str]:
     """Who runs `pulumi up`. For an assumed role that is the role: an access entry cannot name a session."""
-    identity = aws.get_caller_identity_output()
-    return aws.iam.get_session_context_output(arn=identity.arn).issuer_arn
+    opts = pulumi.InvokeOutputOptions(provider=provider)
+    identity = aws.get_caller_identity_output(opts=opts)
+    return aws.iam.get_session_context_output(arn=identity.arn, opts=opts).issuer_arn
 
 
 def _service_role(
@@ -264,8 +266,8 @@ class EksCluster(pulumi.ComponentResource):
                 name=f"{args.name}{EBS_CSI_ROLE_SUFFIX}",
                 oidc_provider_arn=oidc_provider.arn,
                 oidc_issuer=oidc_issuer,
-                namespace=EBS_CSI_SERVICE_ACCOUNT[0],
-                service_account=EBS_CSI_SERVICE_ACCOUNT[1],
+                namespace=EBS_CSI_NAMESPACE,
+                service_account=EBS_CSI_SERVICE_ACCOUNT,
                 managed_policy_arns=[aws_policy("service-role/AmazonEBSCSIDriverPolicy")],
             ),
             opts=child,
@@ -287,6 +289,7 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_provider_arn: pulumi.Output[str] = oidc_provider.arn
         self.oidc_issuer: pulumi.Output[str] = oidc_issuer
         self.node_security_group_id: pulumi.Output[str] = cluster.vpc_config.cluster_security_group_id
+        # Secret although it holds no credential: the endpoint and its CA need not show up in logs.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority).apply(
                 lambda values: exec_kubeconfig(values[0], region, values[1], values[2])

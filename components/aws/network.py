@@ -9,7 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 SUBNET_PREFIX_LENGTH = 20
-"""4,096 addresses per subnet: the VPC CNI gives every pod its own VPC address."""
+"""4,096 addresses per subnet where the VPC has room: the VPC CNI gives every pod its own VPC address."""
+SMALLEST_SUBNET_PREFIX_LENGTH = 24
+"""Below 256 addresses a subnet runs out after a few nodes' worth of pods."""
 
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 """Zones where EKS cannot place a control plane. Zone names map to ids per account, so exclude by id."""
@@ -32,17 +34,18 @@ class NetworkArgs:
 
 
 def subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
-    """The first `count` /20 blocks of the VPC, or a ValueError saying how big the VPC must be."""
+    """`count` equal blocks from the start of the VPC: /20s where they fit, else the largest that do."""
     network = ipaddress.ip_network(vpc_cidr)
     if network.version != 4:
         raise ValueError(f"VPC CIDR {vpc_cidr} must be IPv4")
-    available = 2 ** (SUBNET_PREFIX_LENGTH - network.prefixlen) if network.prefixlen <= SUBNET_PREFIX_LENGTH else 0
-    if available < count:
-        needed = SUBNET_PREFIX_LENGTH - (count - 1).bit_length()
+    prefix_length = max(SUBNET_PREFIX_LENGTH, network.prefixlen + (count - 1).bit_length())
+    if prefix_length > SMALLEST_SUBNET_PREFIX_LENGTH:
+        needed = SMALLEST_SUBNET_PREFIX_LENGTH - (count - 1).bit_length()
         raise ValueError(
-            f"VPC CIDR {vpc_cidr} is too small: {count} subnets of /{SUBNET_PREFIX_LENGTH} need a /{needed} or larger"
+            f"VPC CIDR {vpc_cidr} is too small: {count} subnets would each be smaller than "
+            f"/{SMALLEST_SUBNET_PREFIX_LENGTH}; use a /{needed} or larger"
         )
-    subnets = network.subnets(new_prefix=SUBNET_PREFIX_LENGTH)
+    subnets = network.subnets(new_prefix=prefix_length)
     return [str(next(subnets)) for _ in range(count)]
 
 
