@@ -48,7 +48,7 @@ PHASES: tuple[Phase, ...] = (
         "stacks.kubernetes",
         moved=("qdrant", "prompt-reviewer", "code-critic", "traffic"),
     ),
-    Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", None),
+    Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", "stacks.platform"),
     Phase("production", ("dev",), "+ TLS, RDS PostgreSQL, LGTM on EKS, serving, autoscaling", None),
 )
 

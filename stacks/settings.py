@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.aws.cost import PRICES
+from components.aws.eks import CAPACITY_TYPES
 from components.workloads.agent import LlmBackend
 from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
 
@@ -38,6 +40,21 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class AwsSettings:
+    region: str
+    vpc_cidr: str
+    availability_zones: int
+    nat_gateway: bool
+    api_allowed_cidrs: tuple[str, ...]
+    node_instance_types: tuple[str, ...]
+    node_capacity_type: str
+    node_min: int
+    node_desired: int
+    node_max: int
+    node_disk_gib: int
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     """Which LLM the agents call (the key is a Pulumi secret and stays an Output), and its budget."""
 
@@ -51,6 +68,7 @@ class Settings:
     phase: Phase
     retain_data: bool
     local: LocalSettings | None
+    aws: AwsSettings | None
     llm: LlmSettings
 
     @property
@@ -125,6 +143,28 @@ class _Reader:
             self.problem(key, f"{key} must be a DNS name like {example}, got {value!r}", example)
         return value
 
+    def integer(self, key: str, example: str, low: int, high: int) -> int:
+        value = self.string(key, example)
+        if value.isdigit() and low <= int(value) <= high:
+            return int(value)
+        if value:
+            self.problem(key, f"{key} must be a whole number from {low} to {high}, got {value!r}", example)
+        return low
+
+    def networks(self, key: str, example: str, *, smallest: int = 32, largest: int = 0) -> tuple[str, ...]:
+        """Comma-separated IPv4 CIDRs with prefix lengths between `largest` and `smallest`."""
+        networks = []
+        for item in filter(None, (part.strip() for part in self.string(key, example).split(","))):
+            try:
+                network = ipaddress.IPv4Network(item)
+            except ValueError:
+                self.problem(key, f"{key}: {item!r} is not an IPv4 CIDR like {example}", example)
+                continue
+            if not largest <= network.prefixlen <= smallest:
+                self.problem(key, f"{key}: {item} must be a /{largest} to /{smallest}", example)
+            networks.append(str(network))
+        return tuple(networks)
+
     def ip_address(self, key: str, example: str) -> str:
         value = self.string(key, example)
         try:
@@ -190,12 +230,58 @@ def load_settings() -> Settings:
             cluster_host_address=reader.hostname("clusterHostAddress", "host.minikube.internal"),
             gateway_domain=reader.hostname("gatewayDomain", "localhost"),
         )
+    aws = _aws(reader) if stack == "dev" else None
     llm = _llm(reader)
     if reader.problems or phase is None:
         raise ConfigError(
             f"invalid configuration for stack {stack!r}:\n" + "\n".join(f"  - {p}" for p in reader.problems)
         )
-    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local, llm=llm)
+    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local, aws=aws, llm=llm)
+
+
+def _aws(reader: _Reader) -> AwsSettings:
+    region = pulumi.Config("aws").get("region") or ""
+    if region not in PRICES:
+        reader.problems.append(
+            f"aws:region must be one of the regions the cost model prices ({', '.join(PRICES)}), "
+            f"got {region!r}\n    fix: pulumi config set aws:region {next(iter(PRICES))}"
+        )
+    allowed = reader.networks("apiAllowedCidrs", "203.0.113.10/32")
+    if any(ipaddress.IPv4Network(cidr).prefixlen == 0 for cidr in allowed):
+        reader.problem("apiAllowedCidrs", "apiAllowedCidrs must not open the API to everyone", "203.0.113.10/32")
+    instance_types = tuple(t.strip() for t in reader.string("nodeInstanceTypes", "t3.medium").split(",") if t.strip())
+    prices = PRICES.get(region)
+    known = tuple(t for t in prices.ec2_on_demand_hour if t in prices.ec2_spot_hour) if prices else ()
+    unknown = [t for t in instance_types if known and t not in known]
+    if unknown:
+        reader.problem(
+            "nodeInstanceTypes",
+            f"nodeInstanceTypes {', '.join(unknown)} unknown to the cost model; known: {', '.join(known)}",
+            "t3.medium,t3a.medium",
+        )
+    node_min = reader.integer("nodeMinSize", "1", 0, 20)
+    node_desired = reader.integer("nodeDesiredSize", "2", 0, 20)
+    node_max = reader.integer("nodeMaxSize", "3", 1, 20)
+    if not node_min <= node_desired <= node_max:
+        reader.problem(
+            "nodeMaxSize",
+            f"node sizes need min <= desired <= max, got min {node_min}, desired {node_desired}, max {node_max}",
+            str(max(node_min, node_desired, node_max)),
+        )
+    vpc = reader.networks("vpcCidr", "10.42.0.0/16", smallest=20, largest=16)
+    return AwsSettings(
+        region=region,
+        vpc_cidr=vpc[0] if vpc else "",
+        availability_zones=reader.integer("availabilityZones", "2", 2, 3),
+        nat_gateway=reader.boolean("natGateway", "false"),
+        api_allowed_cidrs=allowed,
+        node_instance_types=instance_types,
+        node_capacity_type=reader.choice("nodeCapacityType", CAPACITY_TYPES),
+        node_min=node_min,
+        node_desired=node_desired,
+        node_max=node_max,
+        node_disk_gib=reader.integer("nodeDiskGib", "20", 20, 1000),
+    )
 
 
 def _llm(reader: _Reader) -> LlmSettings:

@@ -39,8 +39,8 @@ MEMORY_MIB = 128
 @dataclass
 class TraefikGatewayArgs:
     target: KubernetesTarget
-    domain: str
-    """Routes are `<name>.<domain>`."""
+    domain: str | None
+    """Routes are `<name>.<domain>`; None routes every host name (a cloud load balancer's own)."""
     service_type: str = "ClusterIP"
     """ClusterIP on minikube (reached with `kubectl port-forward`); LoadBalancer on a cloud."""
     service_annotations: dict[str, str] | None = None
@@ -86,7 +86,7 @@ class TraefikGateway(pulumi.ComponentResource):
                         "name": "http",
                         "protocol": "HTTP",
                         "port": WEB_PORT,
-                        "hostname": f"*.{args.domain}",
+                        **({"hostname": f"*.{args.domain}"} if args.domain else {}),
                         "allowedRoutes": {
                             "namespaces": {"from": "Selector", "selector": {"matchLabels": {ROUTES_LABEL: "true"}}}
                         },
@@ -115,11 +115,27 @@ class TraefikGateway(pulumi.ComponentResource):
             metadata={"name": name, "namespace": spec.namespace, "labels": labels_for(spec.name)},
             spec={
                 "parentRefs": [{"name": "lab", "namespace": self.namespace, "sectionName": "http"}],
-                "hostnames": [self.host(name)],
+                **({"hostnames": [self.host(name)]} if self.domain else {}),
                 "rules": [{"backendRefs": [{"name": spec.name, "port": spec.port(port_name).number}]}],
             },
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.gateway]),
         )
+
+    def load_balancer_url(self) -> pulumi.Output[str]:
+        """http://<host> of the load balancer the cloud gave Traefik's Service, once it has one."""
+        service = k8s.core.v1.Service.get(
+            "traefik-service",
+            f"{self.namespace}/{NAME}",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        return service.status.apply(lambda status: _load_balancer_url(status, self.namespace))
+
+
+def _load_balancer_url(status, namespace: str) -> str:
+    ingress = (status.load_balancer.ingress or []) if status and status.load_balancer else []
+    if not ingress:
+        return f"(pending: kubectl -n {namespace} get service {NAME})"
+    return f"http://{ingress[0].hostname or ingress[0].ip}"
 
 
 def _values(args: TraefikGatewayArgs) -> dict:

@@ -1,0 +1,97 @@
+"""MLflow on EKS: SQLite on a retained EBS claim, artifacts in the S3 bucket through IRSA.
+
+The pod's service account is bound to an IAM role that may read and write only the bucket's
+`mlflow/` prefix; boto3 in the pod exchanges the projected token for that role's temporary
+credentials, so no key exists anywhere. Clients reach MLflow through the gateway's load
+balancer and upload artifacts through the server (`--serve-artifacts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.aws.artifact_bucket import ArtifactBucket
+from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
+from components.gateway.traefik_gateway import TraefikGateway
+from components.mlops.mlflow import ARTIFACT_PREFIX, NAME, mlflow_service
+from components.workloads.kubernetes_service import (
+    Allow,
+    KubernetesService,
+    KubernetesServiceArgs,
+    KubernetesTarget,
+    Network,
+    from_pods,
+    labels_for,
+)
+
+HTTPS_PORT = 443
+"""S3 and STS, reached over the internet from public subnets (no NAT, no VPC endpoint to pay for)."""
+
+
+@dataclass
+class MlflowOnEksArgs:
+    target: KubernetesTarget
+    gateway: TraefikGateway
+    bucket: ArtifactBucket
+    bucket_name: str
+    """The bucket's name, known before it exists (MLflow's arguments are plain text)."""
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer: pulumi.Input[str]
+    region: str
+
+
+class MlflowOnEks(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MlflowOnEksArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:mlops:MlflowOnEks", name, None, opts)
+        target = args.target
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = IrsaRole(
+            NAME,
+            IrsaRoleArgs(
+                name=f"{args.bucket_name[:24]}-mlflow",
+                oidc_provider_arn=args.oidc_provider_arn,
+                oidc_issuer=args.oidc_issuer,
+                namespace=target.name,
+                service_account=NAME,
+                policy_json=bucket_prefix_access_policy(args.bucket.bucket_arn, ARTIFACT_PREFIX),
+            ),
+            opts=child,
+        )
+        self.service_account = k8s.core.v1.ServiceAccount(
+            NAME,
+            metadata={
+                "name": NAME,
+                "namespace": target.namespace.metadata.name,
+                "labels": labels_for(NAME),
+                "annotations": {"eks.amazonaws.com/role-arn": self.role.role_arn},
+            },
+            automount_service_account_token=False,
+            opts=child,
+        )
+        self.spec = mlflow_service(
+            namespace=target.name,
+            # Clients arrive with the load balancer's own host name.
+            public_host=f"*.elb.{args.region}.amazonaws.com",
+            backend_store_uri=None,
+            artifact_bucket=args.bucket_name,
+            s3_env={"AWS_DEFAULT_REGION": args.region, "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
+            s3_secret_env={},
+        )
+        self.service = KubernetesService(
+            NAME,
+            KubernetesServiceArgs(
+                spec=self.spec,
+                target=target,
+                ingress=(from_pods(args.gateway.pods, self.spec, "http"),),
+                egress=(Allow(Network("0.0.0.0/0"), HTTPS_PORT),),
+                service_account=self.service_account.metadata.name,
+                checkov_skips={"CKV_K8S_38": "IRSA: the token is exchanged for the artifact bucket role's credentials"},
+            ),
+            opts=child,
+        )
+        self.route = args.gateway.route(NAME, self.spec, "http", parent=self)
+        self.url = args.gateway.load_balancer_url()
+        self.register_outputs({"url": self.url})
