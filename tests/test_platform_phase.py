@@ -1,0 +1,148 @@
+"""Phase `platform` (stack dev): the whole program under mocks, AWS and Kubernetes together.
+
+The components have their own tests (tests/aws); these check the composition: the cluster
+runs on the VPC's public subnets without NAT, MLflow's service account is the one the IRSA
+role trusts and the role reaches only its prefix of the stack's bucket, the Kubernetes objects
+are schema-valid and checkov-clean, and the cost stays under the lab's target.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.aws import cost
+from stacks import platform
+from tests.conftest import evaluate
+from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
+from tests.harness import ProgramRun, failed_stack
+from tests.k8s_view import checkov, manifests, of_kind, schema_errors, workloads
+
+TARGET_HOURLY_USD = 0.20
+BUCKET = "llm-infra-lab-dev-artifacts-123456789012-us-east-1"
+
+
+@pytest.fixture(scope="module")
+def run() -> ProgramRun:
+    return evaluate("dev", phase="platform")
+
+
+@pytest.fixture(scope="module")
+def objects(run) -> list[dict]:
+    return manifests(run)
+
+
+def test_no_nat_gateway_and_nodes_in_the_public_subnets(run):
+    assert not run.of_type("aws:ec2/natGateway:NatGateway")
+    public = {f"{s.name}-id" for s in run.of_type("aws:ec2/subnet:Subnet") if s.get("mapPublicIpOnLaunch")}
+    assert len(public) == 2
+    (nodes,) = run.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert set(nodes["subnetIds"]) == public
+    assert nodes["capacityType"] == "SPOT"
+    assert nodes["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+
+
+def test_cluster_is_pinned_and_its_api_is_restricted(run):
+    (cluster,) = run.of_type("aws:eks/cluster:Cluster")
+    assert cluster["version"] == platform.KUBERNETES_VERSION
+    assert cluster["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.10/32"]
+    addons = {a["addonName"]: a["addonVersion"] for a in run.of_type("aws:eks/addon:Addon")}
+    assert addons.keys() == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    assert all(version.startswith(f"v{platform.KUBERNETES_VERSION}") for version in addons.values())
+
+
+def test_mlflow_reaches_only_its_prefix_of_the_bucket_through_irsa(run, objects):
+    (account,) = [o for o in of_kind(objects, "ServiceAccount") if o["metadata"]["name"] == "mlflow"]
+    roles = {r.name: r for r in run.of_type("aws:iam/role:Role")}
+    role = roles["mlflow-role"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == f"arn:aws:mock::123456789012:{role.name}"
+    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+    subjects = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    assert subjects == ["system:serviceaccount:mlops-system:mlflow"]
+    policy = json.loads(run.named("aws:iam/rolePolicy:RolePolicy", "mlflow-policy")["policy"])
+    resources = {
+        r for s in policy["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }
+    assert resources <= {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/mlflow/*"}
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a == "*" or a.endswith(":*") for a in actions)
+    (mlflow,) = [w for w in workloads(objects) if w["metadata"]["name"] == "mlflow"]
+    pod = mlflow["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "mlflow" and pod["automountServiceAccountToken"] is True
+    args = pod["containers"][0]["args"]
+    assert f"--artifacts-destination=s3://{BUCKET}/mlflow" in args
+    assert "--serve-artifacts" in args
+    assert any(a.startswith("--allowed-hosts=*.elb.us-east-1.amazonaws.com,") for a in args)
+    assert "initContainers" not in pod, "the bucket exists; MLflow's role may not create buckets"
+    env = {e["name"] for e in pod["containers"][0]["env"]}
+    assert not env & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
+
+def test_bucket_is_kept_and_named_for_dvc(run):
+    (bucket,) = run.of_type("aws:s3/bucket:Bucket")
+    assert bucket["bucket"] == BUCKET and bucket.protect and bucket.retain_on_delete
+    assert run.outputs["dvcRemoteCommand"] == f"dvc remote add -d lab s3://{BUCKET}/dvc"
+    assert run.outputs["artifactBucket"] == BUCKET
+
+
+def test_one_network_load_balancer_in_front_of_the_same_gateway(run, objects):
+    release = run.named("kubernetes:helm.sh/v3:Release", "traefik")
+    values = release["values"]
+    assert values["service"]["spec"]["type"] == "LoadBalancer"
+    assert values["service"]["annotations"] == platform.NLB_ANNOTATIONS
+    (gateway,) = of_kind(objects, "Gateway")
+    assert "hostname" not in gateway["spec"]["listeners"][0]
+    (route,) = of_kind(objects, "HTTPRoute")
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "mlflow", "port": 5000}]
+
+
+def test_claims_use_an_encrypted_storage_class_that_keeps_volumes(run, objects):
+    (storage,) = of_kind(objects, "StorageClass")
+    assert storage["reclaimPolicy"] == "Retain" and storage["parameters"] == {"type": "gp3", "encrypted": "true"}
+    (claim,) = run.of_type("kubernetes:core/v1:PersistentVolumeClaim")
+    assert claim["spec"]["storageClassName"] == storage["metadata"]["name"]
+    assert claim.protect and claim.retain_on_delete
+
+
+def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):
+    errors = schema_errors(objects)
+    assert {k for k, v in errors.items() if v != "no schema"} == set()
+    assert all(gateway_api_errors(o) == [] for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED)
+    report = checkov(objects)
+    assert not report["failed"], [(f["check_id"], f["resource"]) for f in report["failed"]]
+
+
+def test_cost_stays_under_the_target_and_the_kubeconfig_is_secret(run):
+    assert run.outputs["estimatedHourlyCostUsd"] < TARGET_HOURLY_USD
+    assert run.outputs["estimatedMonthlyCostUsd"] == pytest.approx(run.outputs["estimatedHourlyCostUsd"] * 730, 0.01)
+    assert "kubeconfig" in run.secret_outputs
+    assert set(run.outputs["costBreakdown"]) >= {"EKS control plane", "EC2 t3.medium spot", "Public IPv4 address"}
+
+
+def test_a_nat_gateway_is_one_flag_and_shows_in_the_cost():
+    with_nat = evaluate("dev", phase="platform", natGateway="true")
+    assert len(with_nat.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    nat_hour = cost.PRICES["us-east-1"].nat_gateway_hour
+    assert with_nat.outputs["costBreakdown"]["NAT gateway"] == pytest.approx(nat_hour)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"apiAllowedCidrs": ""}, "apiAllowedCidrs is not set"),
+        ({"apiAllowedCidrs": "0.0.0.0/0"}, "must not open the API to everyone"),
+        ({"apiAllowedCidrs": "203.0.113.300/32"}, "is not an IPv4 CIDR"),
+        ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr: 10.0.0.0/8 must be a /16 to /20"),
+        ({"nodeMinSize": "3", "nodeMaxSize": "2"}, "min <= desired <= max, got min 3, desired 2, max 2"),
+        ({"nodeInstanceTypes": "p5.48xlarge"}, "nodeInstanceTypes p5.48xlarge unknown to the cost model"),
+        ({"nodeCapacityType": "RESERVED"}, "nodeCapacityType must be one of SPOT, ON_DEMAND"),
+        ({"aws:region": "mars-east-1"}, "aws:region must be one of"),
+    ],
+    ids=["no-cidr", "open-cidr", "bad-cidr", "vpc-too-big", "min-over-max", "unknown-type", "capacity", "region"],
+)
+def test_invalid_platform_config_is_rejected_before_any_resource(overrides, expected):
+    run = failed_stack("dev", overrides)
+    assert expected in str(run.error)
+    assert "fix: pulumi config set" in str(run.error)
+    assert run.resources == []
