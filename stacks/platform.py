@@ -114,14 +114,16 @@ def build(settings: Settings) -> PlatformPhase:
         metadata={"name": STORAGE_CLASS},
         provisioner="ebs.csi.aws.com",
         parameters={"type": "gp3", "encrypted": "true"},
-        # A claim's volume outlives the claim: deleting the namespace does not delete the data.
-        reclaim_policy="Retain",
+        # The EBS volume outlives its claim, so the cluster can go (quickstop) while the data stays.
+        reclaim_policy="Retain" if settings.retain_data else "Delete",
         volume_binding_mode="WaitForFirstConsumer",
         allow_volume_expansion=True,
         opts=on_cluster,
     )
-    gateway_ns = namespace("gateway-system", settings.retain_data, on_cluster)
-    mlops_ns = namespace("mlops-system", settings.retain_data, on_cluster, holds_data=True, **{ROUTES_LABEL: "true"})
+    # Nothing in the cluster is protected: a protected object would keep the cluster from a
+    # quickstop. Claims keep their data through the StorageClass instead.
+    gateway_ns = namespace("gateway-system", False, on_cluster)
+    mlops_ns = namespace("mlops-system", False, on_cluster, **{ROUTES_LABEL: "true"})
     gateway = TraefikGateway(
         "gateway",
         TraefikGatewayArgs(

@@ -70,9 +70,23 @@ BUILT = [
 ]
 
 
+def retaining_storage_classes(resources: list[Registered]) -> set[str]:
+    return {
+        r["metadata"]["name"]
+        for r in resources
+        if r.type == "kubernetes:storage.k8s.io/v1:StorageClass" and r.get("reclaimPolicy") == "Retain"
+    }
+
+
 @pytest.mark.parametrize(("stack", "phase"), BUILT)
 def test_every_stateful_resource_is_retained(stack, phase):
-    stateful = [r for r in evaluate(stack, phase=phase).resources if r.type in STATEFUL]
+    resources = evaluate(stack, phase=phase).resources
+    stateful = [r for r in resources if r.type in STATEFUL]
     assert stateful, f"{stack}:{phase} keeps no data? then STATEFUL misses its resource types"
-    unguarded = [r.name for r in stateful if not (r.retain_on_delete or r.protect)]
+    retaining = retaining_storage_classes(resources)
+    unguarded = [
+        r.name
+        for r in stateful
+        if not (r.retain_on_delete or r.protect or r.get("spec", {}).get("storageClassName") in retaining)
+    ]
     assert not unguarded, f"{stack}:{phase} would delete {unguarded} with its resource"

@@ -97,12 +97,16 @@ def test_one_network_load_balancer_in_front_of_the_same_gateway(run, objects):
     assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "mlflow", "port": 5000}]
 
 
-def test_claims_use_an_encrypted_storage_class_that_keeps_volumes(run, objects):
+def test_claims_keep_their_volumes_through_the_storage_class_not_protect(run, objects):
+    """Protected objects in the cluster would hold the cluster back from a quickstop."""
     (storage,) = of_kind(objects, "StorageClass")
     assert storage["reclaimPolicy"] == "Retain" and storage["parameters"] == {"type": "gp3", "encrypted": "true"}
     (claim,) = run.of_type("kubernetes:core/v1:PersistentVolumeClaim")
     assert claim["spec"]["storageClassName"] == storage["metadata"]["name"]
-    assert claim.protect and claim.retain_on_delete
+    in_cluster = [r.name for r in run.resources if r.type.startswith("kubernetes:") and r.protect]
+    assert in_cluster == []
+    teardown = evaluate("dev", phase="platform", retainData="false")
+    assert of_kind(manifests(teardown), "StorageClass")[0]["reclaimPolicy"] == "Delete"
 
 
 def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):

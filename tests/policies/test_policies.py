@@ -28,7 +28,7 @@ from policies.llm_infra_lab_policies.aws import (
     s3_bucket_guards,
     s3_bucket_settings,
 )
-from policies.llm_infra_lab_policies.retention import data_retained
+from policies.llm_infra_lab_policies.retention import claims_retained, data_retained
 from policies.llm_infra_lab_policies.workloads import memory_limits, no_anonymous_grafana, pinned_images
 
 
@@ -317,8 +317,6 @@ CASES: list[tuple[Any, str, dict[str, Any], bool, str | None]] = [
     # 8. retained data
     (data_retained, VOLUME, {"name": "v"}, True, None),
     (data_retained, VOLUME, {"name": "v"}, False, "set protect=True"),
-    (data_retained, PVC, {"spec": {}}, True, None),
-    (data_retained, PVC, {"spec": {}}, False, "set protect=True"),
     (data_retained, BUCKET_V2, {"bucket": "b"}, False, None),
     (data_retained, BUCKET_V2, {"bucket": "b", "forceDestroy": True}, True, None),
     (data_retained, BUCKET, {"bucket": "b", "forceDestroy": True}, False, "forceDestroy=True deletes every object"),
@@ -353,7 +351,7 @@ def test_every_resource_policy_has_a_good_and_a_bad_case():
     outcomes: dict[str, set[bool]] = {}
     for policy, *_, expected in CASES:
         outcomes.setdefault(policy.name, set()).add(expected is not None)
-    resource_policies = {p.name for p in POLICIES if p is not s3_bucket_guards}
+    resource_policies = {p.name for p in POLICIES if p not in (s3_bucket_guards, claims_retained)}
     assert {name for name, seen in outcomes.items() if seen == {True, False}} == resource_policies
 
 
@@ -362,7 +360,7 @@ def test_a_policy_ignores_types_it_does_not_govern():
 
 
 def test_every_policy_is_mandatory_and_describes_itself():
-    assert len({p.name for p in POLICIES}) == len(POLICIES) == 9
+    assert len({p.name for p in POLICIES}) == len(POLICIES) == 10
     for policy in POLICIES:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert len(policy.description) > 40
@@ -380,6 +378,32 @@ def stack_violations(resources: list[PolicyResource]) -> list[tuple[str, str | N
     found: list[tuple[str, str | None]] = []
     s3_bucket_guards.validate(StackValidationArgs(resources), lambda message, urn=None: found.append((message, urn)))
     return found
+
+
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
+@pytest.mark.parametrize(
+    ("reclaim_policy", "claim_class", "protect", "violated"),
+    [
+        ("Retain", "gp3", False, False),
+        ("Delete", "gp3", False, True),
+        ("Retain", None, False, True),
+        ("Delete", "gp3", True, False),
+        ("Retain", UNKNOWN_STRING_VALUE, False, False),
+    ],
+    ids=["class-retains", "class-deletes", "default-class", "protected", "unknown-in-preview"],
+)
+def test_a_claim_is_protected_or_its_storage_class_retains_the_volume(reclaim_policy, claim_class, protect, violated):
+    storage = resource(STORAGE_CLASS, "gp3", {"metadata": {"name": "gp3"}, "reclaimPolicy": reclaim_policy})
+    urn = f"urn:pulumi:test::lab::{PVC}::data"
+    props = unknown_checking_proxy({"spec": {"storageClassName": claim_class}})
+    claim = PolicyResource(PVC, props, urn, "data", _options(protect), None, None, [], {})
+    found: list[str] = []
+    claims_retained.validate(StackValidationArgs([storage, claim]), lambda message, urn=None: found.append(message))
+    assert bool(found) is violated
+    if violated:
+        assert "reclaimPolicy Retain" in found[0]
 
 
 def test_buckets_with_all_three_guards_pass_matched_by_dependency_or_by_name():
