@@ -50,6 +50,8 @@ def test_cluster_is_pinned_and_its_api_is_restricted(run):
     addons = {a["addonName"]: a["addonVersion"] for a in run.of_type("aws:eks/addon:Addon")}
     assert addons.keys() == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
     assert all(version.startswith(f"v{platform.KUBERNETES_VERSION}") for version in addons.values())
+    (cni,) = [a for a in run.of_type("aws:eks/addon:Addon") if a["addonName"] == "vpc-cni"]
+    assert json.loads(cni["configurationValues"]) == {"enableNetworkPolicy": "true"}, "NetworkPolicies enforced"
 
 
 def test_mlflow_reaches_only_its_prefix_of_the_bucket_through_irsa(run, objects):

@@ -23,6 +23,8 @@ NODES_FIRST_ADDONS = ("vpc-cni", "kube-proxy")
 AFTER_NODES_ADDONS = ("coredns", "aws-ebs-csi-driver")
 """Deployments: they only become healthy once there are nodes to schedule on."""
 ADDONS = (*NODES_FIRST_ADDONS, *AFTER_NODES_ADDONS)
+# The VPC CNI enforces NetworkPolicies only when asked to; every lab workload ships one.
+ADDON_CONFIGURATION = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 
 EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
@@ -322,6 +324,7 @@ class EksCluster(pulumi.ComponentResource):
             cluster_name=cluster.name,
             addon_name=addon,
             addon_version=args.addon_versions[addon],
+            configuration_values=ADDON_CONFIGURATION.get(addon),
             service_account_role_arn=service_account_role_arn,
             # Take over what EKS installed at cluster creation, and keep the pinned configuration on updates.
             resolve_conflicts_on_create="OVERWRITE",
