@@ -106,8 +106,15 @@ def build(settings: Settings) -> PlatformPhase:
         opts=on_cloud,
     )
 
+    # Everything on the cluster waits for nodes, DNS and the volume driver (a Helm release times out
+    # on a cluster without nodes), and is deleted before them.
     on_cluster = pulumi.ResourceOptions(
-        provider=k8s.Provider("eks", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True)
+        provider=k8s.Provider(
+            "eks",
+            kubeconfig=cluster.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(depends_on=cluster.workloads_ready),
+        )
     )
     storage = k8s.storage.v1.StorageClass(
         STORAGE_CLASS,

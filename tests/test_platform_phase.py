@@ -9,14 +9,16 @@ are schema-valid and checkov-clean, and the cost stays under the lab's target.
 from __future__ import annotations
 
 import json
+import runpy
 
 import pytest
 
 from components.aws import cost
 from stacks import platform
+from tests.aws.support import run_aws
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
-from tests.harness import ProgramRun, failed_stack
+from tests.harness import REPO, ProgramRun, failed_stack
 from tests.k8s_view import checkov, manifests, of_kind, schema_errors, workloads
 
 TARGET_HOURLY_USD = 0.20
@@ -81,6 +83,21 @@ def test_mlflow_reaches_only_its_prefix_of_the_bucket_through_irsa(run, objects)
     assert not env & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 
+def test_the_cluster_is_used_only_once_it_admits_us_and_has_nodes_dns_and_volumes():
+    """The Kubernetes provider waits for the admin access, the nodes and the add-ons workloads need."""
+    aws_run = run_aws(lambda: runpy.run_path(str(REPO / "__main__.py")), overrides={"phase": "platform"})
+    (provider,) = aws_run.of_type("pulumi:providers:kubernetes")
+    waits_for = aws_run.dependencies[provider.urn] | set().union(*aws_run.property_dependencies[provider.urn].values())
+    needed = [
+        *aws_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"),
+        *aws_run.of_type("aws:eks/nodeGroup:NodeGroup"),
+        *(a for a in aws_run.of_type("aws:eks/addon:Addon") if a["addonName"] in ("coredns", "aws-ebs-csi-driver")),
+    ]
+    assert len(needed) == 4
+    assert {r.urn for r in needed} <= waits_for
+    assert all(r.provider.startswith(provider.urn) for r in aws_run.resources if r.type.startswith("kubernetes:"))
+
+
 def test_bucket_is_kept_and_named_for_dvc(run):
     (bucket,) = run.of_type("aws:s3/bucket:Bucket")
     assert bucket["bucket"] == BUCKET and bucket.protect and bucket.retain_on_delete
@@ -91,7 +108,7 @@ def test_bucket_is_kept_and_named_for_dvc(run):
 def test_one_network_load_balancer_in_front_of_the_same_gateway(run, objects):
     release = run.named("kubernetes:helm.sh/v3:Release", "traefik")
     values = release["values"]
-    assert values["service"]["spec"]["type"] == "LoadBalancer"
+    assert values["service"]["type"] == "LoadBalancer"
     assert values["service"]["annotations"] == platform.NLB_ANNOTATIONS
     (gateway,) = of_kind(objects, "Gateway")
     assert "hostname" not in gateway["spec"]["listeners"][0]

@@ -218,7 +218,7 @@ class EksCluster(pulumi.ComponentResource):
         admin = aws.eks.AccessEntry(
             f"{name}-admin", cluster_name=cluster.name, principal_arn=args.admin_principal_arn, opts=child
         )
-        aws.eks.AccessPolicyAssociation(
+        admin_access = aws.eks.AccessPolicyAssociation(
             f"{name}-admin",
             cluster_name=cluster.name,
             principal_arn=admin.principal_arn,
@@ -275,7 +275,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=child,
         )
         service_account_roles = {"aws-ebs-csi-driver": ebs_csi.role_arn}
-        for addon in AFTER_NODES_ADDONS:
+        after_nodes = [
             self._addon(
                 name,
                 addon,
@@ -284,6 +284,10 @@ class EksCluster(pulumi.ComponentResource):
                 service_account_role_arn=service_account_roles.get(addon),
                 after=[node_group],
             )
+            for addon in AFTER_NODES_ADDONS
+        ]
+        self.workloads_ready: list[pulumi.Resource] = [node_group, *after_nodes]
+        """What workloads need first: nodes to run on, DNS, and the driver that provisions their volumes."""
 
         self.name: pulumi.Output[str] = cluster.name
         self.endpoint: pulumi.Output[str] = cluster.endpoint
@@ -291,9 +295,10 @@ class EksCluster(pulumi.ComponentResource):
         self.oidc_provider_arn: pulumi.Output[str] = oidc_provider.arn
         self.oidc_issuer: pulumi.Output[str] = oidc_issuer
         self.node_security_group_id: pulumi.Output[str] = cluster.vpc_config.cluster_security_group_id
-        # Secret although it holds no credential: the endpoint and its CA need not show up in logs.
+        # Secret although it holds no credential: the endpoint and its CA need not show up in logs. It
+        # waits for the admin access: a provider built from it must not call the API before it may.
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority).apply(
+            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority, admin_access.id).apply(
                 lambda values: exec_kubeconfig(values[0], region, values[1], values[2])
             )
         )

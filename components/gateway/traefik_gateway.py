@@ -150,7 +150,7 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "gateway": {"enabled": False},
         "ingressClass": {"enabled": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
-        "service": {"spec": {"type": args.service_type}, "annotations": args.service_annotations or {}},
+        "service": {"type": args.service_type, "annotations": args.service_annotations or {}},
         "ports": {"web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT}, "websecure": {"expose": {"default": False}}},
         # Stated, not inherited from the chart's defaults: the namespace enforces `restricted`.
         "podSecurityContext": {
