@@ -67,6 +67,36 @@ otelcol.processor.memory_limiter "default" {{
 """
 
 
+def batch(*, metrics: str, logs: str, traces: str) -> str:
+    """A batch processor handing each signal to its exporter."""
+    return f"""
+otelcol.processor.batch "default" {{
+  timeout = "1s"
+
+  output {{
+    metrics = [{metrics}]
+    logs    = [{logs}]
+    traces  = [{traces}]
+  }}
+}}
+"""
+
+
+def otlp_exporter(label: str, endpoint: str) -> str:
+    """An OTLP gRPC exporter in plain text: every peer of the lab runs on this machine."""
+    return f"""
+otelcol.exporter.otlp "{label}" {{
+  client {{
+    endpoint = "{endpoint}"
+
+    tls {{
+      insecure = true
+    }}
+  }}
+}}
+"""
+
+
 def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
     """The gateway's pipeline: OTLP in, memory limiter, batch, one exporter per signal.
 
@@ -75,27 +105,13 @@ def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str
     """
     return (
         otlp_intake("otelcol.processor.batch.default.input")
+        + batch(
+            metrics="otelcol.exporter.prometheus.mimir.input",
+            logs="otelcol.exporter.otlphttp.loki.input",
+            traces="otelcol.exporter.otlp.tempo.input",
+        )
+        + otlp_exporter("tempo", traces_otlp_grpc)
         + f"""
-otelcol.processor.batch "default" {{
-  timeout = "1s"
-
-  output {{
-    metrics = [otelcol.exporter.prometheus.mimir.input]
-    logs    = [otelcol.exporter.otlphttp.loki.input]
-    traces  = [otelcol.exporter.otlp.tempo.input]
-  }}
-}}
-
-otelcol.exporter.otlp "tempo" {{
-  client {{
-    endpoint = "{traces_otlp_grpc}"
-
-    tls {{
-      insecure = true
-    }}
-  }}
-}}
-
 otelcol.exporter.otlphttp "loki" {{
   client {{
     endpoint = "{logs_otlp_http}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.observability.alloy import DATA_PATH, OTLP_GRPC_PORT, alloy_service, otlp_intake
+from components.observability.alloy import DATA_PATH, OTLP_GRPC_PORT, alloy_service, batch, otlp_exporter, otlp_intake
 from components.workloads.kubernetes_service import (
     Allow,
     KubernetesService,
@@ -54,6 +54,7 @@ def config(gateway_otlp_grpc: str, log_namespaces: tuple[str, ...]) -> str:
         f'      `set(attributes["{otel}"], attributes["{label}"])`,\n' for label, otel in POD_LABELS.items()
     )
     keys = ", ".join(f'"{key}"' for key in (*POD_LABELS, "service_name"))
+    forward = "otelcol.exporter.otlp.gateway.input"
     return (
         otlp_intake("otelcol.processor.batch.default.input")
         + f"""
@@ -105,27 +106,9 @@ otelcol.processor.transform "pods" {{
     logs = [otelcol.processor.batch.default.input]
   }}
 }}
-
-otelcol.processor.batch "default" {{
-  timeout = "1s"
-
-  output {{
-    metrics = [otelcol.exporter.otlp.gateway.input]
-    logs    = [otelcol.exporter.otlp.gateway.input]
-    traces  = [otelcol.exporter.otlp.gateway.input]
-  }}
-}}
-
-otelcol.exporter.otlp "gateway" {{
-  client {{
-    endpoint = "{gateway_otlp_grpc}"
-
-    tls {{
-      insecure = true
-    }}
-  }}
-}}
 """
+        + batch(metrics=forward, logs=forward, traces=forward)
+        + otlp_exporter("gateway", gateway_otlp_grpc)
     )
 
 
