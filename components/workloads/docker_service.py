@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.workloads.spec import Image, ServiceSpec
+from components.workloads.spec import Image, ServiceSpec, data_options
 
 LABEL_PREFIX = "llm-infra-lab"
 VOLUME_INIT_IMAGE = Image("busybox", "1.37.0")
@@ -27,7 +27,7 @@ class DockerTarget:
     @property
     def data_protection(self) -> dict[str, bool]:
         """Resource options for whatever holds data, or is bound to it (generated credentials)."""
-        return {"protect": self.retain_data, "retain_on_delete": self.retain_data}
+        return data_options(self.retain_data)
 
     @property
     def host(self) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workloads.spec import ServiceSpec
+from components.workloads.spec import ServiceSpec, data_options
 
 PART_OF = "llm-infra-lab"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -91,7 +91,7 @@ class KubernetesTarget:
 
     @property
     def data_protection(self) -> dict[str, bool]:
-        return {"protect": self.retain_data, "retain_on_delete": self.retain_data}
+        return data_options(self.retain_data)
 
 
 def namespace(
@@ -102,7 +102,7 @@ def namespace(
     Deleting a namespace deletes every claim in it, whatever the claims' own options: one that
     holds data is protected and kept on delete like the claims.
     """
-    kept = {"protect": retain_data, "retain_on_delete": retain_data} if holds_data else {}
+    kept = data_options(retain_data) if holds_data else {}
     resource = k8s.core.v1.Namespace(
         name,
         metadata={

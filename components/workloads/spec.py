@@ -119,6 +119,11 @@ class ServiceSpec:
         return f"{scheme}://{self.address(port_name)}{path}"
 
 
+def data_options(retain: bool) -> dict[str, bool]:
+    """Resource options for what holds data, or is bound to it: protected, and kept on delete."""
+    return {"protect": retain, "retain_on_delete": retain}
+
+
 def bash_http_probe(port: int, path: str) -> tuple[str, ...]:
     """An HTTP GET with bash's /dev/tcp, for images that ship bash but neither curl nor wget."""
     return (
