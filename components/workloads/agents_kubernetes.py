@@ -14,6 +14,7 @@ from components.workloads.kubernetes_service import (
     KubernetesTarget,
     Network,
     Pods,
+    Scaling,
     from_pods,
     to_service,
 )
@@ -34,6 +35,8 @@ class AgentsOnKubernetesArgs:
     """The in-cluster OTLP gateway the agents and the traffic send to."""
     gateway: Pods
     """The gateway's pods, which route outside requests to the agents."""
+    scaling: Scaling | None = None
+    """How the agents scale out; None runs one of each."""
 
 
 class AgentsOnKubernetes(pulumi.ComponentResource):
@@ -79,6 +82,7 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
                     egress=(to_service(self.qdrant, "http"), send_telemetry, *call_provider),
                     skips=key_in_env if agent.secret_env else None,
                     depends_on=[args.image_ready],
+                    scaling=args.scaling,
                 )
                 for agent in self.agents
             },
@@ -101,9 +105,12 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
         egress: tuple[Allow, ...] = (),
         skips: dict[str, str] | None = None,
         depends_on: list[pulumi.Resource] | None = None,
+        scaling: Scaling | None = None,
     ) -> KubernetesService:
         return KubernetesService(
             spec.name,
-            KubernetesServiceArgs(spec=spec, target=args.target, ingress=ingress, egress=egress, checkov_skips=skips),
+            KubernetesServiceArgs(
+                spec=spec, target=args.target, ingress=ingress, egress=egress, checkov_skips=skips, scaling=scaling
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

@@ -119,6 +119,26 @@ def namespace(
     return KubernetesTarget(namespace=resource, name=name, retain_data=retain_data)
 
 
+@dataclass(frozen=True)
+class Scaling:
+    """Between `minimum` and `maximum` replicas, holding CPU near `cpu_percent` of the request.
+
+    The HorizontalPodAutoscaler owns the replica count (the Deployment states none, so an update
+    never resets it), replicas spread over nodes, and a drain or a spot reclaim takes at most one
+    pod at a time: with two or more replicas the service stays up through both.
+    """
+
+    minimum: int
+    maximum: int
+    cpu_percent: int = 70
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.minimum <= self.maximum:
+            raise ValueError(f"scaling needs 2 <= minimum <= maximum, got {self.minimum}..{self.maximum}")
+        if not 10 <= self.cpu_percent <= 100:
+            raise ValueError(f"cpu_percent must be 10-100, got {self.cpu_percent}")
+
+
 @dataclass
 class KubernetesServiceArgs:
     spec: ServiceSpec
@@ -131,6 +151,8 @@ class KubernetesServiceArgs:
     """A setup step run to completion before the program: same image, environment and volumes."""
     checkov_skips: Mapping[str, str] | None = None
     """Further checkov checks this workload cannot pass, each with its one-line reason."""
+    scaling: Scaling | None = None
+    """None: one replica."""
 
 
 class KubernetesService(pulumi.ComponentResource):
@@ -212,6 +234,7 @@ class KubernetesService(pulumi.ComponentResource):
                 "fs_group_change_policy": "OnRootMismatch" if spec.volumes else None,
                 "seccomp_profile": {"type": "RuntimeDefault"},
             },
+            "topology_spread_constraints": _spread(spec.name) if args.scaling else None,
             "init_containers": [self._init_container(spec, env, mounts, args.init_args)] if args.init_args else None,
             "containers": [self._container(spec, env, mounts)],
             "volumes": volumes or None,
@@ -220,6 +243,8 @@ class KubernetesService(pulumi.ComponentResource):
         skips = {**PINNED_TAG_SKIPS, **(args.checkov_skips or {})}
         workload_metadata = metadata(annotations=_checkov_annotations(skips))
         selector = {"match_labels": {NAME_LABEL: spec.name}}
+        if spec.volumes and args.scaling:
+            raise ValueError(f"{spec.name} keeps data on a ReadWriteOnce claim: it cannot scale out")
         if spec.volumes:
             # One pod per claim at a time: a StatefulSet never runs two pods on a ReadWriteOnce claim.
             self.workload = k8s.apps.v1.StatefulSet(
@@ -238,9 +263,16 @@ class KubernetesService(pulumi.ComponentResource):
             self.workload = k8s.apps.v1.Deployment(
                 spec.name,
                 metadata=workload_metadata,
-                spec={"replicas": 1, "selector": selector, "template": template, "revision_history_limit": 3},
+                spec={
+                    "replicas": None if args.scaling else 1,
+                    "selector": selector,
+                    "template": template,
+                    "revision_history_limit": 3,
+                },
                 opts=child,
             )
+        if args.scaling:
+            self._scale(spec, args.scaling, metadata(), selector)
 
         self.service = k8s.core.v1.Service(
             spec.name,
@@ -267,6 +299,35 @@ class KubernetesService(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"workload": self.workload.metadata.name, "service": self.service.metadata.name})
+
+    def _scale(self, spec: ServiceSpec, scaling: Scaling, metadata: dict, selector: dict) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            spec.name,
+            metadata=metadata,
+            spec={
+                "scale_target_ref": {
+                    "api_version": "apps/v1",
+                    "kind": "Deployment",
+                    "name": self.workload.metadata.name,
+                },
+                "min_replicas": scaling.minimum,
+                "max_replicas": scaling.maximum,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "average_utilization": scaling.cpu_percent},
+                        },
+                    }
+                ],
+            },
+            opts=child,
+        )
+        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+            spec.name, metadata=metadata, spec={"max_unavailable": 1, "selector": selector}, opts=child
+        )
 
     @staticmethod
     def _init_container(spec: ServiceSpec, env: list[dict], mounts: list[dict], init_args: tuple[str, ...]) -> dict:
@@ -323,6 +384,18 @@ _DNS_RULE = {
     ],
     "ports": [{"port": DNS_PORT, "protocol": "UDP"}, {"port": DNS_PORT, "protocol": "TCP"}],
 }
+
+
+def _spread(name: str) -> list[dict]:
+    """Replicas on different nodes where the nodes allow it; never unschedulable for it."""
+    return [
+        {
+            "max_skew": 1,
+            "topology_key": "kubernetes.io/hostname",
+            "when_unsatisfiable": "ScheduleAnyway",
+            "label_selector": {"match_labels": {NAME_LABEL: name}},
+        }
+    ]
 
 
 def _rule(direction: str, allow: Allow) -> dict:

@@ -7,10 +7,10 @@ import dataclasses
 import pulumi
 import pytest
 
-from components.workloads.kubernetes_service import KubernetesService, KubernetesServiceArgs, namespace
+from components.workloads.kubernetes_service import KubernetesService, KubernetesServiceArgs, Scaling, namespace
 from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
 from tests.harness import ProgramRun, run_program
-from tests.k8s_view import manifests, of_kind
+from tests.k8s_view import manifests, of_kind, schema_errors
 
 SPEC = ServiceSpec(
     name="echo",
@@ -27,10 +27,10 @@ SPEC = ServiceSpec(
 )
 
 
-def render(spec: ServiceSpec, target_namespace: str = "lab") -> ProgramRun:
+def render(spec: ServiceSpec, target_namespace: str = "lab", scaling: Scaling | None = None) -> ProgramRun:
     def program():
         target = namespace(target_namespace, True, pulumi.ResourceOptions())
-        KubernetesService(spec.name, KubernetesServiceArgs(spec=spec, target=target))
+        KubernetesService(spec.name, KubernetesServiceArgs(spec=spec, target=target, scaling=scaling))
 
     return run_program(program, "local")
 
@@ -92,3 +92,41 @@ def test_a_spec_with_data_is_a_stateful_set_over_kept_claims():
 def test_what_cannot_run_safely_is_refused(spec, target_namespace, message):
     run = render(spec, target_namespace)
     assert isinstance(run.error, ValueError) and message in str(run.error)
+
+
+def test_a_scaled_service_leaves_its_replicas_to_an_autoscaler_and_loses_one_pod_at_most():
+    run = render(SPEC, scaling=Scaling(minimum=2, maximum=5, cpu_percent=60)).raise_error()
+    objects = manifests(run)
+    assert not schema_errors(objects)
+    deployment = workload(run)
+    assert "replicas" not in deployment["spec"], "a stated replica count would reset the autoscaler on every update"
+    (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"] == deployment["spec"]["selector"]
+    (autoscaler,) = of_kind(objects, "HorizontalPodAutoscaler")
+    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "echo"}
+    assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 5)
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}
+    (budget,) = of_kind(objects, "PodDisruptionBudget")
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": deployment["spec"]["selector"]}
+
+
+def test_an_unscaled_service_has_one_replica_and_no_autoscaler():
+    objects = manifests(render(SPEC).raise_error())
+    assert not of_kind(objects, "HorizontalPodAutoscaler") and not of_kind(objects, "PodDisruptionBudget")
+    (deployment,) = of_kind(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert "topologySpreadConstraints" not in deployment["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize(("minimum", "maximum", "cpu"), [(1, 3, 70), (3, 2, 70), (2, 4, 5)])
+def test_scaling_that_cannot_keep_a_service_up_is_refused(minimum, maximum, cpu):
+    with pytest.raises(ValueError, match="scaling needs|cpu_percent"):
+        Scaling(minimum=minimum, maximum=maximum, cpu_percent=cpu)
+
+
+def test_a_service_with_data_cannot_scale_out():
+    stateful = dataclasses.replace(SPEC, volumes=(DataVolume("data", "/var/lib/echo"),))
+    run = render(stateful, scaling=Scaling(minimum=2, maximum=3))
+    assert isinstance(run.error, ValueError) and "cannot scale out" in str(run.error)
