@@ -244,22 +244,11 @@ class EksCluster(pulumi.ComponentResource):
             ],
             self,
         )
-        nodes_first = [self._addon(name, addon, cluster, args) for addon in NODES_FIRST_ADDONS]
-        node_group = aws.eks.NodeGroup(
-            f"{name}-nodes",
-            cluster_name=cluster.name,
-            node_role_arn=node_role.arn,
-            subnet_ids=list(args.subnet_ids),
-            ami_type=AMI_TYPE,
-            capacity_type=args.node_capacity_type,
-            instance_types=list(args.node_instance_types),
-            disk_size=args.node_disk_gib,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=args.node_min, desired_size=args.node_desired, max_size=args.node_max
-            ),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            labels={"llm-infra-lab/capacity-type": args.node_capacity_type.lower()},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*nodes_first, *node_policies]),
+        self._name, self._args, self._cluster = name, args, cluster
+        self._node_role, self._node_policies = node_role, node_policies
+        nodes_first = [self.addon(addon, args.addon_versions[addon]) for addon in NODES_FIRST_ADDONS]
+        node_group = self.node_group(
+            "nodes", args.node_min, args.node_desired, args.node_max, after=[*nodes_first, *node_policies]
         )
 
         ebs_csi = IrsaRole(
@@ -276,11 +265,9 @@ class EksCluster(pulumi.ComponentResource):
         )
         service_account_roles = {"aws-ebs-csi-driver": ebs_csi.role_arn}
         after_nodes = [
-            self._addon(
-                name,
+            self.addon(
                 addon,
-                cluster,
-                args,
+                args.addon_versions[addon],
                 service_account_role_arn=service_account_roles.get(addon),
                 after=[node_group],
             )
@@ -314,21 +301,40 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _addon(
+    def node_group(
+        self, group: str, minimum: int, desired: int, maximum: int, *, after: Sequence[pulumi.Resource] = ()
+    ) -> aws.eks.NodeGroup:
+        """A managed node group like the first one (types, capacity, disk, subnets), sized on its own."""
+        args = self._args
+        return aws.eks.NodeGroup(
+            f"{self._name}-{group}",
+            cluster_name=self._cluster.name,
+            node_role_arn=self._node_role.arn,
+            subnet_ids=list(args.subnet_ids),
+            ami_type=AMI_TYPE,
+            capacity_type=args.node_capacity_type,
+            instance_types=list(args.node_instance_types),
+            disk_size=args.node_disk_gib,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=desired, max_size=maximum),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={"llm-infra-lab/capacity-type": args.node_capacity_type.lower()},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *self._node_policies]),
+        )
+
+    def addon(
         self,
-        name: str,
         addon: str,
-        cluster: aws.eks.Cluster,
-        args: EksClusterArgs,
+        version: pulumi.Input[str],
         *,
         service_account_role_arn: pulumi.Input[str] | None = None,
         after: Sequence[pulumi.Resource] = (),
     ) -> aws.eks.Addon:
+        """A managed add-on at a pinned version (and its ADDON_CONFIGURATION, if any)."""
         return aws.eks.Addon(
-            f"{name}-{addon}",
-            cluster_name=cluster.name,
+            f"{self._name}-{addon}",
+            cluster_name=self._cluster.name,
             addon_name=addon,
-            addon_version=args.addon_versions[addon],
+            addon_version=version,
             configuration_values=ADDON_CONFIGURATION.get(addon),
             service_account_role_arn=service_account_role_arn,
             # Take over what EKS installed at cluster creation, and keep the pinned configuration on updates.
