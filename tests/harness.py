@@ -151,6 +151,16 @@ class _Mocks(pulumi.runtime.Mocks):
             addon, kubernetes = args.args["addonName"], args.args["kubernetesVersion"]
             version = f"v{kubernetes}.0-eksbuild.1"
             return {"id": addon, "addonName": addon, "kubernetesVersion": kubernetes, "version": version}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
+            return {
+                "id": region,
+                "authorizationToken": "QVdTOm1vY2stdG9rZW4=",
+                "proxyEndpoint": f"https://{registry}",
+                "userName": "AWS",
+                "password": "mock-token",
+                "expiresAt": "2026-11-24T00:00:00Z",
+            }
         if args.token == "aws:index/getPartition:getPartition":
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
         raise NotImplementedError(f"no mock for invoke {args.token}")
@@ -181,7 +191,9 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
 
-OPERATOR_CONFIG = {"dev": {"apiAllowedCidrs": "203.0.113.10/32"}}
+OPERATOR_CONFIG = {
+    "dev": {"apiAllowedCidrs": "203.0.113.10/32", "domain": "lab.example.com", "acmeEmail": "ops@example.com"}
+}
 """What a person sets before a stack's first `pulumi up` (README), set here as they would."""
 
 

@@ -1,0 +1,58 @@
+"""The agent image in ECR: immutable tags, scanned, pruned, pushed under the registry's name."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pulumi_docker as docker
+
+from components.aws.container_image import KEPT_IMAGES, ContainerImage, ContainerImageArgs
+from components.workloads.spec import Image
+from tests.aws.support import AwsRun, run_aws
+
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+LOCAL = Image("llm-infra-lab/agent", "0123abcd4567", build_context="apps/agent")
+
+
+@functools.cache
+def pushed(retain: bool = True) -> tuple[AwsRun, ContainerImage]:
+    made = []
+
+    def program():
+        args = ContainerImageArgs(
+            repository="lab/agent", image=LOCAL, registry=REGISTRY, engine=docker.Provider("engine"), retain=retain
+        )
+        made.append(ContainerImage("agent-image", args))
+
+    return run_aws(program), made[0]
+
+
+def test_the_repository_keeps_each_tag_for_one_image_and_scans_it():
+    run, _ = pushed()
+    repository = run.named("aws:ecr/repository:Repository", "agent-image")
+    assert repository["name"] == "lab/agent"
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    assert repository["forceDelete"] is False, "a retained repository refuses to delete its images"
+    (rule,) = json.loads(run.named("aws:ecr/lifecyclePolicy:LifecyclePolicy", "agent-image")["policy"])["rules"]
+    assert rule["selection"]["countNumber"] == KEPT_IMAGES and rule["action"] == {"type": "expire"}
+
+
+def test_the_local_build_is_pushed_under_the_registry_name_with_the_same_tag():
+    run, component = pushed()
+    assert component.image == Image(f"{REGISTRY}/lab/agent", LOCAL.tag)
+    build = run.named("docker:index/remoteImage:RemoteImage", "agent-image-build")
+    assert build["build"]["context"] == "apps/agent" and build["build"]["tags"] == [component.image.ref]
+    push = run.named("docker:index/registryImage:RegistryImage", "agent-image")
+    assert push["name"] == component.image.ref and push["keepRemotely"] is True
+    assert push["authConfig"]["address"] == REGISTRY and push["authConfig"]["username"] == "AWS"
+    assert push["triggers"] == {"image_id": "sha256:agent-image-build"}, "a rebuilt image is pushed again"
+    repository = run.named("aws:ecr/repository:Repository", "agent-image")
+    assert run.depends_on(push, repository)
+
+
+def test_a_deliberate_teardown_takes_the_images_along():
+    run, _ = pushed(retain=False)
+    assert run.named("aws:ecr/repository:Repository", "agent-image")["forceDelete"] is True
