@@ -88,6 +88,7 @@ _COMPUTED_BY_TYPE = {
     "random:index/randomPassword:RandomPassword": lambda args: {
         "result": f"generated-{args.name}-" + "x" * int(args.inputs.get("length", 16))
     },
+    "random:index/randomId:RandomId": lambda args: {"hex": "a1b2c3d4"},
     "docker:index/container:Container": lambda args: {"exitCode": 0} if args.inputs.get("attach") else {},
     "docker:index/remoteImage:RemoteImage": lambda args: {
         "imageId": f"sha256:{args.name}",

@@ -1,4 +1,4 @@
-"""AWS: private, encrypted, versioned S3; least-privilege IAM; private, encrypted RDS; a closed EKS API.
+"""AWS: private, encrypted, versioned S3; least-privilege IAM; private, encrypted, backed-up RDS on TLS; closed EKS API.
 
 Type tokens are those of pulumi-aws 7.51.1. In v7 an S3 bucket's access block, encryption,
 versioning and ACL are separate resources (the V2 names are aliases of the plain ones), so the
@@ -25,6 +25,12 @@ ENCRYPTION_CONFIGS = (
 VERSIONINGS = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
 ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
 RDS_DATABASES = ("aws:rds/instance:Instance", "aws:rds/cluster:Cluster")
+RDS_PARAMETER_GROUPS = (
+    "aws:rds/parameterGroup:ParameterGroup",
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+)
+FORCE_SSL_DEFAULT_SINCE = 15
+"""RDS for PostgreSQL turns `rds.force_ssl` on by default from major version 15; before, it is off."""
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
@@ -197,6 +203,36 @@ rds_encrypted_private = resource_policy(
 )
 
 
+def _backups(resource: Resource) -> Iterable[str]:
+    days = resource.props.get("backupRetentionPeriod")
+    # Absent, RDS keeps a day of backups.
+    if isinstance(days, int | float) and days < 1:
+        yield "automated backups are off (backupRetentionPeriod=0): keep them 1-35 days"
+
+
+def _force_ssl(resource: Resource) -> Iterable[str]:
+    family = resource.props.get("family")
+    parameters = resource.props.get("parameters")
+    if not isinstance(family, str) or "postgres" not in family or UNKNOWN in (parameters or []):
+        return
+    values = {dig(parameter, "name"): dig(parameter, "value") for parameter in items(parameters)}
+    value = values.get("rds.force_ssl")
+    major = family.removeprefix("postgres")
+    off_by_default = major.isdigit() and int(major) < FORCE_SSL_DEFAULT_SINCE
+    if value is UNKNOWN or (value is None and not off_by_default):
+        return
+    if str(value) != "1":
+        yield f"PostgreSQL accepts connections without TLS: set the parameter rds.force_ssl to 1 ({family})"
+
+
+rds_backups_and_tls = resource_policy(
+    "rds-backups-and-tls",
+    "RDS instances and clusters keep automated backups (backupRetentionPeriod of at least 1), and PostgreSQL "
+    "parameter groups do not turn rds.force_ssl off (nor leave it at its pre-15 default of off).",
+    {**dict.fromkeys(RDS_DATABASES, _backups), **dict.fromkeys(RDS_PARAMETER_GROUPS, _force_ssl)},
+)
+
+
 def _eks_endpoint(resource: Resource) -> Iterable[str]:
     config = resource.props.get("vpcConfig")
     public = dig(config, "endpointPublicAccess")
@@ -225,5 +261,6 @@ AWS_POLICIES = [
     s3_bucket_guards,
     iam_no_wildcard_actions,
     rds_encrypted_private,
+    rds_backups_and_tls,
     eks_endpoint_restricted,
 ]

@@ -24,6 +24,7 @@ from policies.llm_infra_lab_policies import POLICIES
 from policies.llm_infra_lab_policies.aws import (
     eks_endpoint_restricted,
     iam_no_wildcard_actions,
+    rds_backups_and_tls,
     rds_encrypted_private,
     s3_bucket_guards,
     s3_bucket_settings,
@@ -68,6 +69,8 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE = "aws:iam/role:Role"
 RDS = "aws:rds/instance:Instance"
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_PARAMS = "aws:rds/parameterGroup:ParameterGroup"
+RDS_CLUSTER_PARAMS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 EKS = "aws:eks/cluster:Cluster"
 VOLUME = "docker:index/volume:Volume"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -96,6 +99,10 @@ def container(**fields: Any) -> dict[str, Any]:
 
 def policy_doc(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def force_ssl(value: str) -> dict[str, str]:
+    return {"name": "rds.force_ssl", "value": value, "applyMethod": "immediate"}
 
 
 ALLOW_GET = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/*"}
@@ -297,6 +304,47 @@ CASES: list[tuple[Any, str, dict[str, Any], bool, str | None]] = [
         False,
         "publicly accessible: set publiclyAccessible=False",
     ),
+    (rds_backups_and_tls, RDS, {"backupRetentionPeriod": 7}, False, None),
+    (rds_backups_and_tls, RDS, {"engine": "postgres"}, False, None),
+    (rds_backups_and_tls, RDS, {"backupRetentionPeriod": UNKNOWN_NUMBER_VALUE}, False, None),
+    (
+        rds_backups_and_tls,
+        RDS_CLUSTER,
+        {"backupRetentionPeriod": 0},
+        False,
+        "automated backups are off (backupRetentionPeriod=0)",
+    ),
+    (rds_backups_and_tls, RDS_PARAMS, {"family": "postgres18", "parameters": [force_ssl("1")]}, False, None),
+    (rds_backups_and_tls, RDS_PARAMS, {"family": "postgres18", "parameters": []}, False, None),
+    (rds_backups_and_tls, RDS_PARAMS, {"family": "mysql8.4", "parameters": []}, False, None),
+    (
+        rds_backups_and_tls,
+        RDS_PARAMS,
+        {"family": "postgres17", "parameters": [force_ssl("0"), {"name": "log_lock_waits", "value": "1"}]},
+        False,
+        "set the parameter rds.force_ssl to 1 (postgres17)",
+    ),
+    (
+        rds_backups_and_tls,
+        RDS_PARAMS,
+        {"family": "postgres14", "parameters": []},
+        False,
+        "accepts connections without TLS",
+    ),
+    (
+        rds_backups_and_tls,
+        RDS_PARAMS,
+        {"family": "postgres14", "parameters": [force_ssl(UNKNOWN_STRING_VALUE)]},
+        False,
+        None,
+    ),
+    (
+        rds_backups_and_tls,
+        RDS_CLUSTER_PARAMS,
+        {"family": "aurora-postgresql17", "parameters": [force_ssl("0")]},
+        False,
+        "rds.force_ssl to 1 (aurora-postgresql17)",
+    ),
     # 6. EKS
     (eks_endpoint_restricted, EKS, {"vpcConfig": {"endpointPublicAccess": False, "subnetIds": ["s"]}}, False, None),
     (
@@ -360,7 +408,7 @@ def test_a_policy_ignores_types_it_does_not_govern():
 
 
 def test_every_policy_is_mandatory_and_describes_itself():
-    assert len({p.name for p in POLICIES}) == len(POLICIES) == 10
+    assert len({p.name for p in POLICIES}) == len(POLICIES) == 11
     for policy in POLICIES:
         assert policy.enforcement_level == EnforcementLevel.MANDATORY
         assert len(policy.description) > 40
