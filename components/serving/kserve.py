@@ -21,13 +21,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.workloads.kubernetes_service import (
-    _DNS_RULE,
+    DNS_RULE,
     Allow,
     KubernetesTarget,
     Network,
     Pods,
-    _rule,
     labels_for,
+    policy_rule,
 )
 
 KSERVE_VERSION = "v0.20.0"
@@ -182,9 +182,9 @@ class ModelServing(pulumi.ComponentResource):
             spec={
                 "pod_selector": {"match_labels": predictor_pod_labels(args.model_name)},
                 "policy_types": ["Ingress", "Egress"],
-                "ingress": [_rule("from", Allow(args.gateway.pods, MODEL_PORT))],
+                "ingress": [policy_rule("from", Allow(args.gateway.pods, MODEL_PORT))],
                 # The storage initializer downloads the model; the model server needs nothing else.
-                "egress": [_rule("to", Allow(Network("0.0.0.0/0"), HTTPS_PORT)), _DNS_RULE],
+                "egress": [policy_rule("to", Allow(Network("0.0.0.0/0"), HTTPS_PORT)), DNS_RULE],
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -293,8 +293,8 @@ class KubernetesService(pulumi.ComponentResource):
             spec={
                 "pod_selector": selector,
                 "policy_types": ["Ingress", "Egress"],
-                "ingress": [_rule("from", allow) for allow in args.ingress],
-                "egress": [_rule("to", allow) for allow in args.egress] + [_DNS_RULE],
+                "ingress": [policy_rule("from", allow) for allow in args.ingress],
+                "egress": [policy_rule("to", allow) for allow in args.egress] + [DNS_RULE],
             },
             opts=child,
         )
@@ -375,7 +375,7 @@ def _runtime(spec: ServiceSpec, env: list[dict], mounts: list[dict]) -> dict:
     }
 
 
-_DNS_RULE = {
+DNS_RULE = {
     "to": [
         {
             "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "kube-system"}},
@@ -398,7 +398,7 @@ def _spread(name: str) -> list[dict]:
     ]
 
 
-def _rule(direction: str, allow: Allow) -> dict:
+def policy_rule(direction: str, allow: Allow) -> dict:
     return {direction: [allow.peer.peer()], "ports": [{"port": allow.port, "protocol": "TCP"}]}
 
 
