@@ -1,7 +1,8 @@
 """Grafana Alloy inside the cluster: the workloads' OTLP gateway and the collector of pod logs.
 
-It stores nothing itself. Everything goes, as OTLP, to the gateway of the LGTM stack the
-earlier phases run on Docker, so one Grafana shows the Docker and the Kubernetes workloads.
+It stores nothing itself. On minikube everything goes, as OTLP, to the gateway of the LGTM
+stack the earlier phases run on Docker, so one Grafana shows the Docker and the Kubernetes
+workloads; on EKS it exports straight to the stores in the cluster, as the Docker gateway does.
 Pod logs are read through the Kubernetes API (`loki.source.kubernetes`), which needs a token
 allowed to read pods and their logs in the watched namespaces, and no host paths.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.observability import alloy
 from components.observability.alloy import DATA_PATH, OTLP_GRPC_PORT, alloy_service, batch, otlp_exporter, otlp_intake
 from components.workloads.kubernetes_service import (
     Allow,
@@ -35,6 +37,17 @@ POD_LABELS = {"namespace": "k8s.namespace.name", "pod": "k8s.pod.name", "contain
 
 def config(gateway_otlp_grpc: str, log_namespaces: tuple[str, ...]) -> str:
     """OTLP from the workloads and pod logs from the API, batched and sent on as OTLP."""
+    forward = "otelcol.exporter.otlp.gateway.input"
+    return (
+        otlp_intake("otelcol.processor.batch.default.input")
+        + pod_logs(log_namespaces)
+        + batch(metrics=forward, logs=forward, traces=forward)
+        + otlp_exporter("gateway", gateway_otlp_grpc)
+    )
+
+
+def pod_logs(log_namespaces: tuple[str, ...]) -> str:
+    """Pod logs read from the API, named with the semantic conventions, into the batch processor."""
     namespaces = ", ".join(f'"{name}"' for name in log_namespaces)
     relabels = "".join(
         f"""
@@ -54,10 +67,7 @@ def config(gateway_otlp_grpc: str, log_namespaces: tuple[str, ...]) -> str:
         f'      `set(attributes["{otel}"], attributes["{label}"])`,\n' for label, otel in POD_LABELS.items()
     )
     keys = ", ".join(f'"{key}"' for key in (*POD_LABELS, "service_name"))
-    forward = "otelcol.exporter.otlp.gateway.input"
-    return (
-        otlp_intake("otelcol.processor.batch.default.input")
-        + f"""
+    return f"""
 discovery.kubernetes "pods" {{
   role = "pod"
 
@@ -107,17 +117,31 @@ otelcol.processor.transform "pods" {{
   }}
 }}
 """
-        + batch(metrics=forward, logs=forward, traces=forward)
-        + otlp_exporter("gateway", gateway_otlp_grpc)
-    )
 
 
 def cluster_alloy_service(namespace: str, gateway_host: str, log_namespaces: tuple[str, ...]) -> ServiceSpec:
     """The gateway's spec with the cluster pipeline, forwarding to the LGTM gateway at `gateway_host`."""
+    return _in_cluster(namespace, config(f"{gateway_host}:{OTLP_GRPC_PORT}", log_namespaces))
+
+
+def cluster_alloy_to_stores(
+    namespace: str,
+    *,
+    traces_otlp_grpc: str,
+    metrics_remote_write: str,
+    logs_otlp_http: str,
+    log_namespaces: tuple[str, ...],
+) -> ServiceSpec:
+    """The Docker gateway's own pipeline and exporters, plus pod logs: for stores inside the cluster."""
+    pipeline = alloy.config(traces_otlp_grpc, metrics_remote_write, logs_otlp_http) + pod_logs(log_namespaces)
+    return _in_cluster(namespace, pipeline)
+
+
+def _in_cluster(namespace: str, pipeline: str) -> ServiceSpec:
     gateway = alloy_service(traces_otlp_grpc="", metrics_remote_write="", logs_otlp_http="")
     return replace(
         gateway,
-        config_files=(ConfigFile(CONFIG_PATH, config(f"{gateway_host}:{OTLP_GRPC_PORT}", log_namespaces)),),
+        config_files=(ConfigFile(CONFIG_PATH, pipeline),),
         # Only a write-ahead buffer lives here; losing it on a restart loses seconds of telemetry.
         volumes=(),
         scratch_paths=(DATA_PATH, "/tmp"),
@@ -134,6 +158,9 @@ class AlloyOnKubernetesArgs:
     """Namespaces whose pod logs it collects."""
     senders: tuple[Pods, ...]
     """Pods allowed to send OTLP."""
+    destinations: tuple[Allow, ...] = (Allow(Network("0.0.0.0/0"), OTLP_GRPC_PORT),)
+    """Where it exports to; by default the LGTM gateway outside the cluster, at any address."""
+    api_server_ports: tuple[int, ...] = API_SERVER_PORTS
 
 
 class AlloyOnKubernetes(pulumi.ComponentResource):
@@ -157,8 +184,8 @@ class AlloyOnKubernetes(pulumi.ComponentResource):
                 target=target,
                 ingress=tuple(Allow(pods, port) for pods in args.senders for port in otlp_ports),
                 egress=(
-                    Allow(Network("0.0.0.0/0"), OTLP_GRPC_PORT),
-                    *(Allow(Network("0.0.0.0/0"), port) for port in API_SERVER_PORTS),
+                    *args.destinations,
+                    *(Allow(Network("0.0.0.0/0"), port) for port in args.api_server_ports),
                 ),
                 service_account=self.service_account.metadata.name,
                 checkov_skips={

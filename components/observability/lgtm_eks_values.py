@@ -1,0 +1,292 @@
+"""Helm values for the LGTM charts on EKS, built from the same config the Docker stack runs.
+
+Each store keeps what the local stack decides (schema, structured metadata, span metrics,
+exemplars, replication of 1, rule files, datasources, dashboards) and swaps the filesystem for
+its own S3 bucket, reached through the IRSA role annotated on the chart's service account.
+Every pod meets the `restricted` Pod Security Standard and requests the memory it is limited to.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import pulumi
+
+from components.observability import grafana as grafana_module
+from components.observability import loki as loki_module
+from components.observability import mimir as mimir_module
+from components.observability import tempo as tempo_module
+from components.workloads.spec import go_memory_limit
+
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+RETENTION = "168h"
+"""Logs, traces and metrics alike: a week, as the Docker stack keeps logs."""
+MIMIR_RETENTION = "7d"
+WAL_GIB = 5
+CPU_REQUEST = "100m"
+CPU_LIMIT = "1"
+MIMIR_HTTP_PORT = 8080
+"""The chart's `server.http_listen_port` for every Mimir component."""
+MIMIR_COMPONENTS_MIB = {
+    "distributor": 192,
+    "ingester": 512,
+    "querier": 256,
+    "query_frontend": 128,
+    "store_gateway": 192,
+    "compactor": 192,
+    "ruler": 192,
+}
+"""The classic architecture's smallest set: one replica each, no Kafka, alertmanager or gateway."""
+GRAFANA_DASHBOARDS = "llm-infra-lab"
+"""The dashboard provider, and the directory under /var/lib/grafana/dashboards it reads."""
+ADMIN_USER_KEY = "admin-user"
+ADMIN_PASSWORD_KEY = "admin-password"
+SECRET_KEY_KEY = "secret-key"
+GRAFANA_MANAGED_ENV = ("GF_SERVER_HTTP_PORT", "GF_SECURITY_ADMIN_USER", "GOMEMLIMIT")
+"""Set by the chart itself (port 3000, admin user from the Secret, GOMEMLIMIT from the limit)."""
+
+
+@dataclass(frozen=True)
+class StoreBucket:
+    """Where a store keeps its data, and the role its service account acts as."""
+
+    name: str
+    region: str
+    role_arn: pulumi.Input[str]
+
+    @property
+    def endpoint(self) -> str:
+        return f"s3.{self.region}.amazonaws.com"
+
+
+def pod_security(uid: int) -> dict:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def resources(memory_mib: int) -> dict:
+    """Memory requested is memory limited: the scheduler's sums are what the nodes really hold."""
+    return {
+        "requests": {"cpu": CPU_REQUEST, "memory": f"{memory_mib}Mi"},
+        "limits": {"cpu": CPU_LIMIT, "memory": f"{memory_mib}Mi"},
+    }
+
+
+def _service_account(bucket: StoreBucket) -> dict:
+    return {"create": True, "annotations": {IRSA_ANNOTATION: bucket.role_arn}}
+
+
+def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
+    """Single binary, TSDB v13 in S3, native OTLP; no gateway, canary, caches or MinIO."""
+    local = loki_module.config()
+    schema = copy.deepcopy(local["schema_config"])
+    for period in schema["configs"]:
+        period["object_store"] = "s3"
+    return {
+        # The chart's current name for single binary (chart 18.x); its settings stay under `singleBinary`.
+        "deploymentMode": "Monolithic",
+        "loki": {
+            "image": {"tag": loki_module.IMAGE.tag},
+            "auth_enabled": local["auth_enabled"],
+            "commonConfig": {"replication_factor": local["common"]["replication_factor"]},
+            "schemaConfig": schema,
+            "storage": {
+                "type": "s3",
+                "bucketNames": {"chunks": bucket.name, "ruler": bucket.name, "admin": bucket.name},
+                "s3": {"region": bucket.region, "endpoint": bucket.endpoint},
+            },
+            "limits_config": local["limits_config"],
+            "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
+            "analytics": local["analytics"],
+            "podSecurityContext": pod_security(10001),
+            "containerSecurityContext": CONTAINER_SECURITY,
+        },
+        "serviceAccount": _service_account(bucket),
+        "singleBinary": {
+            "replicas": 1,
+            "resources": resources(loki_module.MEMORY_MIB),
+            "extraEnv": [{"name": "GOMEMLIMIT", "value": go_memory_limit(loki_module.MEMORY_MIB)}],
+            # The write-ahead log outlives the pod; the claim is kept when the release goes.
+            "persistence": {
+                "enabled": True,
+                "size": f"{WAL_GIB}Gi",
+                "storageClass": storage_class,
+                "enableStatefulSetAutoDeletePVC": False,
+            },
+        },
+        **{role: {"replicas": 0} for role in ("read", "write", "backend")},
+        "gateway": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+        "chunksCache": {"enabled": False},
+        "resultsCache": {"enabled": False},
+        "sidecar": {"rules": {"enabled": False}},
+        "minio": {"enabled": False},
+    }
+
+
+def tempo(bucket: StoreBucket, storage_class: str | None, metrics_remote_write: str) -> dict:
+    """Monolithic Tempo 3 (no Kafka) on S3; its metrics-generator remote-writes to Mimir with exemplars."""
+    local = tempo_module.config(metrics_remote_write)
+    generator = local["metrics_generator"]
+    wal = local["storage"]["trace"]["wal"]
+    return {
+        "tempo": {
+            "tag": tempo_module.IMAGE.tag,
+            "reportingEnabled": local["usage_report"]["reporting_enabled"],
+            "streamOverHttpEnabled": local["stream_over_http_enabled"],
+            "retention": RETENTION,
+            "receivers": {
+                "otlp": local["distributor"]["receivers"]["otlp"],
+                # The chart needs the parent key; null drops each Jaeger protocol.
+                "jaeger": {"protocols": dict.fromkeys(("grpc", "thrift_binary", "thrift_compact", "thrift_http"))},
+            },
+            "storage": {
+                "trace": {
+                    "backend": "s3",
+                    "s3": {"bucket": bucket.name, "endpoint": bucket.endpoint, "region": bucket.region},
+                    "wal": wal,
+                }
+            },
+            "metricsGenerator": {
+                "enabled": True,
+                "registry": generator["registry"],
+                "storage": generator["storage"],
+            },
+            "overrides": {"defaults": local["overrides"]["defaults"]},
+            "resources": resources(tempo_module.MEMORY_MIB),
+            "extraEnv": [{"name": "GOMEMLIMIT", "value": go_memory_limit(tempo_module.MEMORY_MIB)}],
+            "securityContext": CONTAINER_SECURITY,
+        },
+        "securityContext": pod_security(10001),
+        "serviceAccount": {**_service_account(bucket), "automountServiceAccountToken": False},
+        "persistence": {"enabled": True, "storageClassName": storage_class, "size": f"{WAL_GIB}Gi"},
+    }
+
+
+def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str) -> dict:
+    """mimir-distributed in its classic-architecture preset, one replica per component, blocks in S3.
+
+    The ruler reads the lab's rule files from a ConfigMap (local ruler storage, read-only), the
+    same files the Docker stack's Mimir loads.
+    """
+    local = mimir_module.config()
+    components = {
+        component: {
+            "replicas": 1,
+            "resources": resources(memory_mib),
+            "extraEnv": [{"name": "GOMEMLIMIT", "value": go_memory_limit(memory_mib)}],
+            "containerSecurityContext": CONTAINER_SECURITY,
+        }
+        for component, memory_mib in MIMIR_COMPONENTS_MIB.items()
+    }
+    components["ingester"] |= {
+        "zoneAwareReplication": {"enabled": False},
+        # Up to two hours of samples live in the TSDB head before a block reaches S3.
+        "persistentVolume": {"enabled": True, "size": f"{WAL_GIB}Gi", "storageClass": storage_class},
+    }
+    # Both only cache what S3 holds.
+    components["store_gateway"] |= {"zoneAwareReplication": {"enabled": False}, "persistentVolume": {"enabled": False}}
+    components["compactor"] |= {"persistentVolume": {"enabled": False}}
+    components["ruler"] |= {
+        "extraVolumes": [{"name": "rules", "configMap": {"name": rules_config_map}}],
+        "extraVolumeMounts": [
+            {
+                "name": "rules",
+                "mountPath": f"{mimir_module.RULES_PATH}/{mimir_module.TENANT}",
+                "readOnly": True,
+            }
+        ],
+    }
+    return {
+        "image": {"tag": mimir_module.IMAGE.tag},
+        "serviceAccount": _service_account(bucket),
+        "rbac": {"podSecurityContext": pod_security(10001)},
+        "mimir": {
+            "structuredConfig": {
+                "multitenancy_enabled": local["multitenancy_enabled"],
+                # The chart's classic-architecture.yaml: distributors push straight to ingesters.
+                "ingest_storage": {
+                    "enabled": False,
+                    "kafka": {"address": None, "topic": None, "auto_create_topic_default_partitions": None},
+                },
+                "distributor": {"remote_timeout": None},
+                "ingester": {
+                    "push_grpc_method_enabled": None,
+                    "ring": {"replication_factor": local["ingester"]["ring"]["replication_factor"]},
+                },
+                "store_gateway": local["store_gateway"],
+                "common": {
+                    "storage": {
+                        "backend": "s3",
+                        "s3": {"bucket_name": bucket.name, "endpoint": bucket.endpoint, "region": bucket.region},
+                    }
+                },
+                "blocks_storage": {"storage_prefix": "blocks"},
+                "ruler_storage": local["ruler_storage"],
+                "limits": {**local["limits"], "compactor_blocks_retention_period": MIMIR_RETENTION},
+                "usage_stats": local["usage_stats"],
+            }
+        },
+        **components,
+        "kafka": {"enabled": False},
+        "minio": {"enabled": False},
+        "rollout_operator": {"enabled": False},
+        "alertmanager": {"enabled": False},
+        "overrides_exporter": {"enabled": False},
+        "query_scheduler": {"enabled": False},
+        "gateway": {"enabledNonEnterprise": False},
+    }
+
+
+def grafana(
+    *,
+    datasources: dict,
+    env: dict[str, str],
+    admin_secret: pulumi.Input[str],
+    dashboards_config_map: pulumi.Input[str],
+) -> dict:
+    """The Docker stack's datasources, dashboards and settings; credentials from a Secret we own.
+
+    No claim: everything Grafana shows is provisioned from code, and a claim would tie the pod
+    to one availability zone of a spot node group. Changes made in the UI go with the pod.
+    """
+    provider = copy.deepcopy(grafana_module.dashboard_provider())
+    for entry in provider["providers"]:
+        entry["options"]["path"] = f"/var/lib/grafana/dashboards/{GRAFANA_DASHBOARDS}"
+    return {
+        # The chart's own default is the distroless build of its appVersion; pinned to the Docker stack's.
+        "image": {"repository": grafana_module.IMAGE.repository, "tag": f"{grafana_module.IMAGE.tag}-distroless"},
+        "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
+        "env": {key: value for key, value in env.items() if key not in GRAFANA_MANAGED_ENV},
+        "envValueFrom": {"GF_SECURITY_SECRET_KEY": {"secretKeyRef": {"name": admin_secret, "key": SECRET_KEY_KEY}}},
+        "datasources": {"datasources.yaml": datasources},
+        "dashboardProviders": {"dashboardproviders.yaml": provider},
+        "dashboardsConfigMaps": {GRAFANA_DASHBOARDS: dashboards_config_map},
+        "persistence": {"enabled": False},
+        "initChownData": {"enabled": False},
+        "testFramework": {"enabled": False},
+        "rbac": {"create": False},
+        "serviceAccount": {"create": True, "automountServiceAccountToken": False},
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(472),
+        "containerSecurityContext": CONTAINER_SECURITY,
+        "resources": resources(grafana_module.MEMORY_MIB),
+    }
