@@ -25,6 +25,9 @@ class Phase:
     moved: tuple[str, ...] = ()
     """Services of the previous phase that run elsewhere from this one: their Docker containers
     and images go, their data volumes stay where they were."""
+    updates: tuple[str, ...] = ()
+    """Resources of the previous phase (`<type>::<name>`) this one changes in place, never
+    replaces, because the change is the phase's point: TLS on the gateway, a database for MLflow."""
 
     @property
     def builder(self) -> Callable[[Settings], Any]:
@@ -49,7 +52,21 @@ PHASES: tuple[Phase, ...] = (
         moved=("qdrant", "prompt-reviewer", "code-critic", "traffic"),
     ),
     Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", "stacks.platform"),
-    Phase("production", ("dev",), "+ TLS, RDS PostgreSQL, LGTM on EKS, serving, autoscaling", None),
+    Phase(
+        "production",
+        ("dev",),
+        "+ TLS, RDS PostgreSQL, LGTM on EKS, the agents with autoscaling, model serving",
+        "stacks.production",
+        updates=(
+            # Traefik opens its HTTPS entry point; the Gateway gains a TLS listener per host.
+            "kubernetes:helm.sh/v3:Release::traefik",
+            "kubernetes:gateway.networking.k8s.io/v1:Gateway::lab",
+            # MLflow moves to its https://mlflow.<domain> host and its runs to PostgreSQL.
+            "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::mlflow",
+            "kubernetes:apps/v1:StatefulSet::mlflow",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy::mlflow",
+        ),
+    ),
 )
 
 STACKS: tuple[str, ...] = tuple(dict.fromkeys(stack for phase in PHASES for stack in phase.stacks))

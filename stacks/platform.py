@@ -18,11 +18,11 @@ from components.aws import cost
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from components.aws.eks import ADDONS, EksCluster, EksClusterArgs, deployer_principal_arn
 from components.aws.network import Network, NetworkArgs
-from components.gateway.traefik_gateway import ROUTES_LABEL, TraefikGateway, TraefikGatewayArgs
+from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
 from components.mlops.mlops_kubernetes import DVC_PREFIX
-from components.workloads.kubernetes_service import namespace
-from stacks.settings import Settings
+from components.workloads.kubernetes_service import KubernetesTarget, namespace
+from stacks.settings import AwsSettings, Settings
 
 KUBERNETES_VERSION = "1.35"
 """In standard support until early 2027 (1.34's ends on 2 December 2026)."""
@@ -58,9 +58,52 @@ class PlatformPhase:
         }
 
 
+@dataclass
+class Foundation:
+    """What everything on AWS stands on: the network, the cluster, the artifact bucket and the in-cluster basics."""
+
+    settings: Settings
+    config: AwsSettings
+    cloud: aws.Provider
+    network: Network
+    cluster: EksCluster
+    account: str
+    bucket_name: str
+    bucket: ArtifactBucket
+    on_cluster: pulumi.ResourceOptions
+    storage: k8s.storage.v1.StorageClass
+    gateway_namespace: KubernetesTarget
+    mlops_namespace: KubernetesTarget
+
+    @property
+    def on_cloud(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(provider=self.cloud)
+
+    def retained(self, target: KubernetesTarget) -> KubernetesTarget:
+        """`target` with claims on the StorageClass whose volumes outlive them."""
+        return dataclasses.replace(target, storage_class=STORAGE_CLASS)
+
+    def after_storage(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(self.on_cluster, pulumi.ResourceOptions(depends_on=[self.storage]))
+
+
 def build(settings: Settings) -> PlatformPhase:
+    base = foundation(settings)
+    gateway = traefik_gateway(base, domain=None, tls=None)
+    mlflow = mlflow_on_eks(base, gateway)
+    return PlatformPhase(
+        network=base.network,
+        cluster=base.cluster,
+        bucket=base.bucket,
+        gateway=gateway,
+        mlflow=mlflow,
+        estimate=cost.estimate(inventory(base)),
+    )
+
+
+def foundation(settings: Settings) -> Foundation:
     config = settings.aws
-    assert config is not None, "the platform phase runs on the dev stack"
+    assert config is not None, "the AWS phases run on the dev stack"
     cloud = aws.Provider(
         "aws",
         region=config.region,
@@ -93,7 +136,7 @@ def build(settings: Settings) -> PlatformPhase:
             node_desired=config.node_desired,
             node_max=config.node_max,
             node_disk_gib=config.node_disk_gib,
-            addon_versions=addon_versions(cloud),
+            addon_versions=addon_versions(cloud, ADDONS),
         ),
         opts=on_cloud,
     )
@@ -129,53 +172,95 @@ def build(settings: Settings) -> PlatformPhase:
     )
     # Nothing in the cluster is protected: a protected object would keep the cluster from a
     # quickstop. Claims keep their data through the StorageClass instead.
-    gateway_ns = namespace("gateway-system", False, on_cluster)
-    mlops_ns = namespace("mlops-system", False, on_cluster, **{ROUTES_LABEL: "true"})
-    gateway = TraefikGateway(
+    return Foundation(
+        settings=settings,
+        config=config,
+        cloud=cloud,
+        network=network,
+        cluster=cluster,
+        account=account,
+        bucket_name=bucket_name,
+        bucket=bucket,
+        on_cluster=on_cluster,
+        storage=storage,
+        gateway_namespace=namespace("gateway-system", False, on_cluster),
+        mlops_namespace=namespace("mlops-system", False, on_cluster, **{ROUTES_LABEL: "true"}),
+    )
+
+
+def traefik_gateway(base: Foundation, *, domain: str | None, tls: GatewayTls | None) -> TraefikGateway:
+    """The same Traefik gateway as on minikube, behind one network load balancer."""
+    return TraefikGateway(
         "gateway",
         TraefikGatewayArgs(
-            target=gateway_ns, domain=None, service_type="LoadBalancer", service_annotations=NLB_ANNOTATIONS
+            target=base.gateway_namespace,
+            domain=domain,
+            service_type="LoadBalancer",
+            service_annotations=NLB_ANNOTATIONS,
+            tls=tls,
         ),
-        opts=on_cluster,
+        opts=base.on_cluster,
     )
-    mlflow = MlflowOnEks(
+
+
+def mlflow_on_eks(
+    base: Foundation,
+    gateway: TraefikGateway,
+    *,
+    backend_store_uri: pulumi.Input[str] | None = None,
+    database_network: str | None = None,
+) -> MlflowOnEks:
+    return MlflowOnEks(
         "mlflow",
         MlflowOnEksArgs(
-            target=dataclasses.replace(mlops_ns, storage_class=STORAGE_CLASS),
+            target=base.retained(base.mlops_namespace),
             gateway=gateway,
-            bucket=bucket,
-            bucket_name=bucket_name,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer=cluster.oidc_issuer,
-            region=config.region,
+            bucket=base.bucket,
+            bucket_name=base.bucket_name,
+            oidc_provider_arn=base.cluster.oidc_provider_arn,
+            oidc_issuer=base.cluster.oidc_issuer,
+            region=base.config.region,
+            backend_store_uri=backend_store_uri,
+            database_network=database_network,
         ),
-        opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[storage])),
-    )
-    estimate = cost.estimate(
-        cost.CostInventory(
-            region=config.region,
-            eks_control_planes=1,
-            node_pools=(
-                cost.NodePool(
-                    instance_type=config.node_instance_types[0],
-                    capacity_type=config.node_capacity_type,
-                    count=config.node_desired,
-                    disk_gib=config.node_disk_gib,
-                ),
-            ),
-            nat_gateways=network.nat_gateway_count,
-            network_load_balancers=1,
-            public_ipv4_addresses=config.node_desired + config.availability_zones + network.nat_gateway_count,
-            s3_gb=EXPECTED_ARTIFACT_GB,
-            kms_keys=1,
-        )
-    )
-    return PlatformPhase(
-        network=network, cluster=cluster, bucket=bucket, gateway=gateway, mlflow=mlflow, estimate=estimate
+        opts=base.after_storage(),
     )
 
 
-def addon_versions(provider: aws.Provider) -> dict[str, pulumi.Output[str]]:
+def inventory(
+    base: Foundation,
+    *,
+    node_pools: tuple[cost.NodePool, ...] = (),
+    rds_instances: tuple[cost.RdsInstance, ...] = (),
+    s3_gb: float = 0,
+) -> cost.CostInventory:
+    """What the platform phase pays for, plus what a later phase adds."""
+    config = base.config
+    pools = (
+        cost.NodePool(
+            instance_type=config.node_instance_types[0],
+            capacity_type=config.node_capacity_type,
+            count=config.node_desired,
+            disk_gib=config.node_disk_gib,
+        ),
+        *node_pools,
+    )
+    nat = base.network.nat_gateway_count
+    return cost.CostInventory(
+        region=config.region,
+        eks_control_planes=1,
+        node_pools=pools,
+        nat_gateways=nat,
+        network_load_balancers=1,
+        # Every node sits in a public subnet; the NLB has an address per zone.
+        public_ipv4_addresses=sum(pool.count for pool in pools) + config.availability_zones + nat,
+        rds_instances=rds_instances,
+        s3_gb=EXPECTED_ARTIFACT_GB + s3_gb,
+        kms_keys=1,
+    )
+
+
+def addon_versions(provider: aws.Provider, addons: tuple[str, ...]) -> dict[str, pulumi.Output[str]]:
     """AWS's default build of each add-on for KUBERNETES_VERSION (ADR 0010)."""
     return {
         addon: aws.eks.get_addon_version_output(
@@ -184,5 +269,5 @@ def addon_versions(provider: aws.Provider) -> dict[str, pulumi.Output[str]]:
             most_recent=False,
             opts=pulumi.InvokeOptions(provider=provider),
         ).version
-        for addon in ADDONS
+        for addon in addons
     }

@@ -14,6 +14,7 @@ import pulumi
 
 from components.aws.cost import PRICES
 from components.aws.eks import CAPACITY_TYPES
+from components.gateway.cert_manager import REFUSED_EMAIL_DOMAINS
 from components.workloads.agent import LlmBackend
 from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
 
@@ -25,6 +26,8 @@ class ConfigError(pulumi.RunError):
 
 
 LLM_PROVIDERS = ("simulated", "anthropic", "openai")
+ACME_ENVIRONMENTS = ("staging", "production")
+_EMAIL = re.compile(r"[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -55,6 +58,28 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class NodeGroupSize:
+    minimum: int
+    desired: int
+    maximum: int
+
+
+@dataclass(frozen=True)
+class ProductionSettings:
+    """What phase production adds on the dev stack: a public domain, its certificates, a database, nodes."""
+
+    domain: str
+    """Every exposed service is https://<service>.<domain>; *.<domain> points at the load balancer."""
+    acme_email: str
+    acme_environment: str
+    """Let's Encrypt staging (untrusted certificates, generous limits) or production."""
+    db_instance_class: str
+    db_storage_gib: int
+    db_backup_retention_days: int
+    workload_nodes: NodeGroupSize
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     """Which LLM the agents call (the key is a Pulumi secret and stays an Output), and its budget."""
 
@@ -70,6 +95,7 @@ class Settings:
     local: LocalSettings | None
     aws: AwsSettings | None
     llm: LlmSettings
+    production: ProductionSettings | None = None
 
     @property
     def name_prefix(self) -> str:
@@ -165,6 +191,28 @@ class _Reader:
             networks.append(str(network))
         return tuple(networks)
 
+    def node_group_size(self, stem: str, examples: tuple[int, int, int], lowest: int) -> NodeGroupSize:
+        """`<stem>MinSize`, `<stem>DesiredSize` and `<stem>MaxSize`, in that order."""
+        low, desired, high = (
+            self.integer(f"{stem}{which}Size", str(example), lowest if which != "Max" else 1, 20)
+            for which, example in zip(("Min", "Desired", "Max"), examples, strict=True)
+        )
+        if not low <= desired <= high:
+            self.problem(
+                f"{stem}MaxSize",
+                f"{stem} sizes need min <= desired <= max, got min {low}, desired {desired}, max {high}",
+                str(max(low, desired, high)),
+            )
+        return NodeGroupSize(low, desired, high)
+
+    def email(self, key: str, example: str) -> str:
+        value = self.string(key, example)
+        if value and not _EMAIL.fullmatch(value.lower()):
+            self.problem(key, f"{key} must be an e-mail address like {example}, got {value!r}", example)
+        elif value.lower().rpartition("@")[2] in REFUSED_EMAIL_DOMAINS:
+            self.problem(key, f"{key} {value!r}: Let's Encrypt refuses addresses at that domain", example)
+        return value
+
     def ip_address(self, key: str, example: str) -> str:
         value = self.string(key, example)
         try:
@@ -231,12 +279,15 @@ def load_settings() -> Settings:
             gateway_domain=reader.hostname("gatewayDomain", "localhost"),
         )
     aws = _aws(reader) if stack == "dev" else None
+    production = _production(reader, aws.region if aws else "") if phase and phase.name == "production" else None
     llm = _llm(reader)
     if reader.problems or phase is None:
         raise ConfigError(
             f"invalid configuration for stack {stack!r}:\n" + "\n".join(f"  - {p}" for p in reader.problems)
         )
-    return Settings(stack=stack, phase=phase, retain_data=retain_data, local=local, aws=aws, llm=llm)
+    return Settings(
+        stack=stack, phase=phase, retain_data=retain_data, local=local, aws=aws, llm=llm, production=production
+    )
 
 
 def _aws(reader: _Reader) -> AwsSettings:
@@ -259,15 +310,7 @@ def _aws(reader: _Reader) -> AwsSettings:
             f"nodeInstanceTypes {', '.join(unknown)} unknown to the cost model; known: {', '.join(known)}",
             "t3.medium,t3a.medium",
         )
-    node_min = reader.integer("nodeMinSize", "1", 0, 20)
-    node_desired = reader.integer("nodeDesiredSize", "2", 0, 20)
-    node_max = reader.integer("nodeMaxSize", "3", 1, 20)
-    if not node_min <= node_desired <= node_max:
-        reader.problem(
-            "nodeMaxSize",
-            f"node sizes need min <= desired <= max, got min {node_min}, desired {node_desired}, max {node_max}",
-            str(max(node_min, node_desired, node_max)),
-        )
+    nodes = reader.node_group_size("node", (1, 2, 3), lowest=0)
     vpc = reader.networks("vpcCidr", "10.42.0.0/16", smallest=20, largest=16)
     return AwsSettings(
         region=region,
@@ -277,10 +320,33 @@ def _aws(reader: _Reader) -> AwsSettings:
         api_allowed_cidrs=allowed,
         node_instance_types=instance_types,
         node_capacity_type=reader.choice("nodeCapacityType", CAPACITY_TYPES),
-        node_min=node_min,
-        node_desired=node_desired,
-        node_max=node_max,
+        node_min=nodes.minimum,
+        node_desired=nodes.desired,
+        node_max=nodes.maximum,
         node_disk_gib=reader.integer("nodeDiskGib", "20", 20, 1000),
+    )
+
+
+def _production(reader: _Reader, region: str) -> ProductionSettings:
+    database_classes = tuple(PRICES[region].rds_postgres_hour) if region in PRICES else ()
+    instance_class = reader.string("dbInstanceClass", "db.t4g.micro")
+    if database_classes and instance_class and instance_class not in database_classes:
+        reader.problem(
+            "dbInstanceClass",
+            f"dbInstanceClass {instance_class} unknown to the cost model; known: {', '.join(database_classes)}",
+            database_classes[0],
+        )
+    domain = reader.hostname("domain", "lab.example.com")
+    if domain and "." not in domain:
+        reader.problem("domain", f"domain must be a public DNS name you control, got {domain!r}", "lab.example.com")
+    return ProductionSettings(
+        domain=domain,
+        acme_email=reader.email("acmeEmail", "you@your-domain.dev"),
+        acme_environment=reader.choice("acmeEnvironment", ACME_ENVIRONMENTS),
+        db_instance_class=instance_class,
+        db_storage_gib=reader.integer("dbStorageGib", "20", 20, 1000),
+        db_backup_retention_days=reader.integer("dbBackupRetentionDays", "7", 1, 35),
+        workload_nodes=reader.node_group_size("workloadNode", (2, 3, 5), lowest=1),
     )
 
 

@@ -193,7 +193,7 @@ class _RecordingMonitor(mocks.MockMonitor):
 
 
 OPERATOR_CONFIG = {
-    "dev": {"apiAllowedCidrs": "203.0.113.10/32", "domain": "lab.example.com", "acmeEmail": "ops@example.com"}
+    "dev": {"apiAllowedCidrs": "203.0.113.10/32", "domain": "lab.example.com", "acmeEmail": "ops@llm-infra-lab.dev"}
 }
 """What a person sets before a stack's first `pulumi up` (README), set here as they would."""
 

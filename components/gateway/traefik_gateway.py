@@ -3,12 +3,21 @@
 The Gateway API's standard CRDs come from their own pinned release manifest (Traefik's chart
 stopped bundling them in 40.2.0), then Traefik's chart installs the controller and its
 GatewayClass (ADR 0007). The Gateway itself is ours, not the chart's: its listeners, and
-which namespaces may attach routes to it, are part of the lab's design, and a later phase
-adds TLS listeners to it without touching the release.
+which namespaces may attach routes to it, are part of the lab's design.
+
+With TLS (`GatewayTls`), every routed host gets its own HTTPS listener on Traefik's `websecure`
+entry point: Let's Encrypt's HTTP-01 challenge cannot prove a wildcard, so cert-manager's
+gateway-shim (annotation `cert-manager.io/cluster-issuer`) issues ONE certificate whose SANs are
+the listeners' host names, since they all reference the same Secret. The plain-HTTP listener then
+admits only routes from the Gateway's own namespace: a redirect of every host to HTTPS, and the
+solver routes cert-manager creates there for `/.well-known/acme-challenge/<token>`. Those win over
+the redirect by the Gateway API's route precedence: an exact host name beats a wildcard one, and
+an Exact path match beats the redirect's implicit `PathPrefix /`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -27,13 +36,44 @@ GATEWAY_API_CRDS = (
     f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
 )
 GATEWAY_CLASS = "traefik"
+GATEWAY = "lab"
+HTTP_LISTENER = "http"
 NAME = "traefik"
 WEB_PORT = 8000
 """Traefik's `web` entry point in the pod; a Gateway listener must use an entry point's port."""
 SERVICE_PORT = 80
+WEBSECURE_PORT = 8443
+"""Traefik's `websecure` entry point in the pod: the port of every HTTPS listener."""
+HTTPS_SERVICE_PORT = 443
 ROUTES_LABEL = "llm-infra-lab/gateway-routes"
 """Namespaces carrying this label may attach HTTPRoutes to the lab's Gateway."""
 MEMORY_MIB = 128
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+HOST_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def https_listener(host: str) -> str:
+    return f"https-{host}"
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """HTTPS for a fixed set of hosts, certified by one cert-manager ClusterIssuer."""
+
+    cluster_issuer: str
+    hosts: tuple[str, ...]
+    """The names `route` will be called with; each gets the listener `https-<name>` for `<name>.<domain>`."""
+    secret_name: str = "lab-tls"
+    """The Secret every HTTPS listener references, so cert-manager issues one certificate for all hosts."""
+
+    def __post_init__(self):
+        if not self.cluster_issuer:
+            raise ValueError("GatewayTls needs a cluster_issuer")
+        if not self.hosts or len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"GatewayTls.hosts must be distinct and not empty, got {self.hosts}")
+        invalid = [host for host in self.hosts if not HOST_LABEL.match(host)]
+        if invalid:
+            raise ValueError(f"GatewayTls.hosts must be DNS labels (a host is <name>.<domain>), got {invalid}")
 
 
 @dataclass
@@ -46,6 +86,8 @@ class TraefikGatewayArgs:
     service_annotations: dict[str, str] | None = None
     local_port: int | None = None
     """The port people reach it on when that is not 80 (minikube: `kubectl port-forward`'s)."""
+    tls: GatewayTls | None = None
+    """HTTPS on every routed host and HTTP redirected to it; needs a domain the certificate can name."""
 
 
 class TraefikGateway(pulumi.ComponentResource):
@@ -53,8 +95,11 @@ class TraefikGateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TraefikGatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:gateway:TraefikGateway", name, None, opts)
+        if args.tls is not None and not args.domain:
+            raise ValueError("TLS needs a domain: each host is certified as <name>.<domain>")
         self.domain = args.domain
         self.local_port = args.local_port
+        self.tls = args.tls
         self.namespace = args.target.name
         self.pods = Pods(self.namespace, NAME)
         self.values = _values(args)
@@ -75,32 +120,52 @@ class TraefikGateway(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
         )
         self.gateway = k8s.apiextensions.CustomResource(
-            "lab",
-            api_version="gateway.networking.k8s.io/v1",
+            GATEWAY,
+            api_version=GATEWAY_API,
             kind="Gateway",
-            metadata={"name": "lab", "namespace": self.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            metadata={
+                "name": GATEWAY,
+                "namespace": self.namespace,
+                "labels": {"app.kubernetes.io/part-of": PART_OF},
+                **({"annotations": {"cert-manager.io/cluster-issuer": args.tls.cluster_issuer}} if args.tls else {}),
+            },
+            spec={"gatewayClassName": GATEWAY_CLASS, "listeners": _listeners(args)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.redirect = self._redirect_to_https() if args.tls else None
+        self.register_outputs({"gateway": GATEWAY, "domain": args.domain})
+
+    def _redirect_to_https(self) -> k8s.apiextensions.CustomResource:
+        """301 from http:// to https:// for every host; no port, so the Location uses 443 (Gateway API spec)."""
+        return k8s.apiextensions.CustomResource(
+            "https-redirect",
+            api_version=GATEWAY_API,
+            kind="HTTPRoute",
+            metadata={"name": "https-redirect", "namespace": self.namespace, "labels": labels_for(GATEWAY)},
             spec={
-                "gatewayClassName": GATEWAY_CLASS,
-                "listeners": [
+                "parentRefs": [self.parent_ref(HTTP_LISTENER)],
+                "hostnames": [f"*.{self.domain}"],
+                "rules": [
                     {
-                        "name": "http",
-                        "protocol": "HTTP",
-                        "port": WEB_PORT,
-                        **({"hostname": f"*.{args.domain}"} if args.domain else {}),
-                        "allowedRoutes": {
-                            "namespaces": {"from": "Selector", "selector": {"matchLabels": {ROUTES_LABEL: "true"}}}
-                        },
+                        "filters": [
+                            {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+                        ]
                     }
                 ],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.gateway]),
         )
-        self.register_outputs({"gateway": "lab", "domain": args.domain})
+
+    def parent_ref(self, listener: str) -> dict[str, str]:
+        """A route's reference to one listener of the lab's Gateway."""
+        return {"name": GATEWAY, "namespace": self.namespace, "sectionName": listener}
 
     def host(self, name: str) -> str:
         return f"{name}.{self.domain}"
 
     def url(self, name: str) -> str:
+        if self.tls:
+            return f"https://{self.host(name)}"
         port = f":{self.local_port}" if self.local_port else ""
         return f"http://{self.host(name)}{port}"
 
@@ -108,18 +173,46 @@ class TraefikGateway(pulumi.ComponentResource):
         self, name: str, spec: ServiceSpec, port_name: str, parent: pulumi.Resource
     ) -> k8s.apiextensions.CustomResource:
         """An HTTPRoute from `<name>.<domain>` to a service's port, owned by the service's component."""
+        return self.route_to(name, spec.namespace, spec.name, spec.port(port_name).number, parent)
+
+    def route_to(
+        self,
+        name: str,
+        namespace: str,
+        service: str,
+        port: int,
+        parent: pulumi.Resource,
+        *,
+        labels: dict[str, str] | None = None,
+    ) -> k8s.apiextensions.CustomResource:
+        """An HTTPRoute from `<name>.<domain>` to any Service's port (one an operator made, say).
+
+        With TLS it attaches to the host's HTTPS listener, and a name without one is refused:
+        an exposed host is never served over plain HTTP.
+        """
         return k8s.apiextensions.CustomResource(
             name,
-            api_version="gateway.networking.k8s.io/v1",
+            api_version=GATEWAY_API,
             kind="HTTPRoute",
-            metadata={"name": name, "namespace": spec.namespace, "labels": labels_for(spec.name)},
+            metadata={
+                "name": name,
+                "namespace": namespace,
+                "labels": labels_for(service) if labels is None else labels,
+            },
             spec={
-                "parentRefs": [{"name": "lab", "namespace": self.namespace, "sectionName": "http"}],
+                "parentRefs": [self.parent_ref(self._listener_for(name))],
                 **({"hostnames": [self.host(name)]} if self.domain else {}),
-                "rules": [{"backendRefs": [{"name": spec.name, "port": spec.port(port_name).number}]}],
+                "rules": [{"backendRefs": [{"name": service, "port": port}]}],
             },
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[self.gateway]),
         )
+
+    def _listener_for(self, name: str) -> str:
+        if self.tls is None:
+            return HTTP_LISTENER
+        if name not in self.tls.hosts:
+            raise ValueError(f"{name} has no HTTPS listener; GatewayTls.hosts are {', '.join(self.tls.hosts)}")
+        return https_listener(name)
 
     def load_balancer_url(self) -> pulumi.Output[str]:
         """http://<host> of the load balancer the cloud gave Traefik's Service, once it has one."""
@@ -138,6 +231,35 @@ def _load_balancer_url(status, namespace: str) -> str:
     return f"http://{ingress[0].hostname or ingress[0].ip}"
 
 
+def _listeners(args: TraefikGatewayArgs) -> list[dict]:
+    """The HTTP listener; with TLS, one HTTPS listener per host and HTTP left to redirects and ACME."""
+    routed_namespaces = {"namespaces": {"from": "Selector", "selector": {"matchLabels": {ROUTES_LABEL: "true"}}}}
+    http = {
+        "name": HTTP_LISTENER,
+        "protocol": "HTTP",
+        "port": WEB_PORT,
+        **({"hostname": f"*.{args.domain}"} if args.domain else {}),
+        "allowedRoutes": routed_namespaces,
+    }
+    if args.tls is None:
+        return [http]
+    https = [
+        {
+            "name": https_listener(host),
+            "protocol": "HTTPS",
+            "port": WEBSECURE_PORT,
+            "hostname": f"{host}.{args.domain}",
+            "tls": {
+                "mode": "Terminate",
+                "certificateRefs": [{"group": "", "kind": "Secret", "name": args.tls.secret_name}],
+            },
+            "allowedRoutes": routed_namespaces,
+        }
+        for host in args.tls.hosts
+    ]
+    return [{**http, "allowedRoutes": {"namespaces": {"from": "Same"}}}, *https]
+
+
 def _values(args: TraefikGatewayArgs) -> dict:
     """Gateway API only (no Ingress, no Traefik CRDs), our own Gateway, a small footprint."""
     return {
@@ -151,7 +273,14 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "ingressClass": {"enabled": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
         "service": {"type": args.service_type, "annotations": args.service_annotations or {}},
-        "ports": {"web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT}, "websecure": {"expose": {"default": False}}},
+        "ports": {
+            "web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT},
+            "websecure": (
+                {"port": WEBSECURE_PORT, "exposedPort": HTTPS_SERVICE_PORT, "expose": {"default": True}}
+                if args.tls
+                else {"expose": {"default": False}}
+            ),
+        },
         # Stated, not inherited from the chart's defaults: the namespace enforces `restricted`.
         "podSecurityContext": {
             "runAsNonRoot": True,

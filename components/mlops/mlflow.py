@@ -60,7 +60,7 @@ def mlflow_service(
     s3_env: Mapping[str, str],
     s3_secret_env: Mapping[str, pulumi.Input[str]],
 ) -> ServiceSpec:
-    """MLflow with `backend_store_uri` (None: SQLite on a retained volume), artifacts in the bucket.
+    """MLflow with `backend_store_uri` (None: SQLite on the retained volume), artifacts in the bucket.
 
     `s3_env`/`s3_secret_env` tell boto3 where the bucket is and who asks: an endpoint and keys for
     an S3-compatible store, nothing on AWS, where the pod's IRSA role answers.
@@ -89,7 +89,8 @@ def mlflow_service(
         ),
         env={**s3_env, "ARTIFACT_BUCKET": artifact_bucket, "HOME": "/tmp"},
         secret_env=secret_env,
-        volumes=(DataVolume("db", DB_PATH, size_gib=1),) if sqlite else (),
+        # Kept when a PostgreSQL URI takes over: the claim holds the earlier runs' SQLite file.
+        volumes=(DataVolume("db", DB_PATH, size_gib=1),),
         user="10001:10001",
         read_only_root=True,
         scratch_paths=("/tmp",),

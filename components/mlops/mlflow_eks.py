@@ -29,6 +29,7 @@ from components.workloads.kubernetes_service import (
 
 HTTPS_PORT = 443
 """S3 and STS, reached over the internet from public subnets (no NAT, no VPC endpoint to pay for)."""
+POSTGRES_PORT = 5432
 
 
 @dataclass
@@ -41,6 +42,10 @@ class MlflowOnEksArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     region: str
+    backend_store_uri: pulumi.Input[str] | None = None
+    """A PostgreSQL URI (secret) for runs and models; None keeps them in SQLite on the claim."""
+    database_network: str | None = None
+    """Where the database lives (the VPC's range), for the pod's egress; None without one."""
 
 
 class MlflowOnEks(pulumi.ComponentResource):
@@ -73,9 +78,9 @@ class MlflowOnEks(pulumi.ComponentResource):
         )
         self.spec = mlflow_service(
             namespace=target.name,
-            # Clients arrive with the load balancer's own host name.
-            public_host=f"*.elb.{args.region}.amazonaws.com",
-            backend_store_uri=None,
+            # Clients arrive with the route's host name, or else with the load balancer's own.
+            public_host=args.gateway.host(NAME) if args.gateway.domain else f"*.elb.{args.region}.amazonaws.com",
+            backend_store_uri=args.backend_store_uri,
             artifact_bucket=args.bucket_name,
             s3_env={"AWS_DEFAULT_REGION": args.region, "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
             s3_secret_env={},
@@ -86,12 +91,22 @@ class MlflowOnEks(pulumi.ComponentResource):
                 spec=self.spec,
                 target=target,
                 ingress=(from_pods(args.gateway.pods, self.spec, "http"),),
-                egress=(Allow(Network("0.0.0.0/0"), HTTPS_PORT),),
+                egress=(
+                    Allow(Network("0.0.0.0/0"), HTTPS_PORT),
+                    *((Allow(Network(args.database_network), POSTGRES_PORT),) if args.database_network else ()),
+                ),
                 service_account=self.service_account.metadata.name,
-                checkov_skips={"CKV_K8S_38": "IRSA: the token is exchanged for the artifact bucket role's credentials"},
+                checkov_skips={
+                    "CKV_K8S_38": "IRSA: the token is exchanged for the artifact bucket role's credentials",
+                    **(
+                        {"CKV_K8S_35": "MLflow reads its backend store URI from the environment only"}
+                        if args.backend_store_uri is not None
+                        else {}
+                    ),
+                },
             ),
             opts=child,
         )
         self.route = args.gateway.route(NAME, self.spec, "http", parent=self)
-        self.url = args.gateway.load_balancer_url()
+        self.url = args.gateway.url(NAME) if args.gateway.domain else args.gateway.load_balancer_url()
         self.register_outputs({"url": self.url})

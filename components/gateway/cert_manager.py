@@ -1,0 +1,157 @@
+"""cert-manager and the lab's Let's Encrypt ClusterIssuers: certificates for the Gateway's HTTPS listeners.
+
+One pinned Helm release installs cert-manager with its CRDs (kept when the release goes, so
+uninstalling never garbage-collects a Certificate) and its Gateway API support on: the
+gateway-shim turns the Gateway's `cert-manager.io/cluster-issuer` annotation into a Certificate.
+Two ACME ClusterIssuers, Let's Encrypt staging (untrusted, generous rate limits: for trying a
+new domain) and production, prove each host over HTTP-01 with an HTTPRoute on the Gateway's
+plain-HTTP listener; wildcards would need DNS-01, hence one HTTPS listener per host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.gateway.traefik_gateway import GATEWAY, HTTP_LISTENER
+from components.workloads.kubernetes_service import PART_OF, KubernetesTarget
+
+CHART = "oci://quay.io/jetstack/charts/cert-manager"
+"""cert-manager's OCI chart registry, which its install docs use since 1.16 (charts.jetstack.io serves the same)."""
+CHART_VERSION = "v1.21.3"
+NAME = "cert-manager"
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+MEMORY_MIB = {"controller": 128, "webhook": 64, "cainjector": 128, "startupapicheck": 64}
+"""Per pod; startupapicheck is a post-install Job that exits once the webhook answers."""
+CPU_REQUEST = "20m"
+CPU_LIMIT = "500m"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+REFUSED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+"""Let's Encrypt refuses to register an account with a contact address at these (RFC 2606)."""
+POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+@dataclass
+class CertManagerArgs:
+    target: KubernetesTarget
+    email: str
+    """Let's Encrypt's contact for the ACME account."""
+    gateway_name: str = GATEWAY
+    gateway_namespace: str = "gateway-system"
+    http_listener: str = HTTP_LISTENER
+    """The Gateway listener the HTTP-01 solver routes attach to: port 80 from outside."""
+    gateway_api_crds: pulumi.Resource | None = None
+    """The Gateway API CRDs' resource: cert-manager looks for them once, when it starts."""
+
+
+class CertManager(pulumi.ComponentResource):
+    """The cert-manager release and one ACME ClusterIssuer per Let's Encrypt environment."""
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llm-infra-lab:gateway:CertManager", name, None, opts)
+        _check_email(args.email)
+        self.namespace = args.target.name
+        self.values = _values()
+        self.release = k8s.helm.v3.Release(
+            NAME,
+            name=NAME,
+            chart=CHART,
+            version=CHART_VERSION,
+            namespace=args.target.namespace.metadata.name,
+            values=self.values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.gateway_api_crds] if args.gateway_api_crds else None
+            ),
+        )
+        self.issuers = {environment: self._issuer(environment, args) for environment in ACME_SERVERS}
+        self.register_outputs({"issuers": [self.issuer_name(environment) for environment in ACME_SERVERS]})
+
+    @staticmethod
+    def issuer_name(environment: str) -> str:
+        """The ClusterIssuer of a Let's Encrypt environment, `staging` or `production`."""
+        if environment not in ACME_SERVERS:
+            raise ValueError(f"Let's Encrypt environment must be one of {', '.join(ACME_SERVERS)}, got {environment!r}")
+        return f"letsencrypt-{environment}"
+
+    def _issuer(self, environment: str, args: CertManagerArgs) -> k8s.apiextensions.CustomResource:
+        """After the release: the ClusterIssuer kind is one of the CRDs it installs."""
+        name = self.issuer_name(environment)
+        solver_parent = {
+            "name": args.gateway_name,
+            "namespace": args.gateway_namespace,
+            "sectionName": args.http_listener,
+        }
+        return k8s.apiextensions.CustomResource(
+            name,
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            spec={
+                "acme": {
+                    "email": args.email,
+                    "server": ACME_SERVERS[environment],
+                    "privateKeySecretRef": {"name": f"{name}-account-key"},
+                    "solvers": [{"http01": {"gatewayHTTPRoute": {"parentRefs": [solver_parent]}}}],
+                }
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+
+
+def _check_email(email: str) -> None:
+    if not EMAIL.match(email):
+        raise ValueError(f"the ACME contact e-mail {email!r} is not an e-mail address")
+    domain = email.rsplit("@", 1)[1].lower()
+    if domain in REFUSED_EMAIL_DOMAINS:
+        raise ValueError(f"Let's Encrypt refuses contact addresses at {domain}; give a mailbox you read")
+
+
+def _component(memory_mib: int) -> dict:
+    """One cert-manager pod: its budget (memory request = limit) and the restricted Pod Security settings.
+
+    The settings are the chart's defaults, stated so a chart upgrade cannot loosen them unseen.
+    """
+    return {
+        "resources": {
+            "requests": {"cpu": CPU_REQUEST, "memory": f"{memory_mib}Mi"},
+            "limits": {"cpu": CPU_LIMIT, "memory": f"{memory_mib}Mi"},
+        },
+        "securityContext": POD_SECURITY,
+        "containerSecurityContext": CONTAINER_SECURITY,
+    }
+
+
+def _values() -> dict:
+    """CRDs installed and kept, Gateway API on, one replica of each pod, no Prometheus Operator objects."""
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "global": {"logFormat": "json"},
+        "config": {
+            "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+            "kind": "ControllerConfiguration",
+            # 1.21 moved `enableGatewayAPI` (deprecated, still read) here.
+            "gatewayAPI": {"enabled": True},
+        },
+        # A deleted Certificate leaves its Secret: re-issuing would spend Let's Encrypt's rate limits.
+        "enableCertificateOwnerRef": False,
+        "prometheus": {"servicemonitor": {"enabled": False}},
+        "replicaCount": 1,
+        **_component(MEMORY_MIB["controller"]),
+        "webhook": {"replicaCount": 1, **_component(MEMORY_MIB["webhook"])},
+        "cainjector": {"replicaCount": 1, **_component(MEMORY_MIB["cainjector"])},
+        "startupapicheck": _component(MEMORY_MIB["startupapicheck"]),
+    }
