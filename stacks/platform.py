@@ -22,6 +22,7 @@ from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, Traefik
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
 from components.mlops.mlops_kubernetes import DVC_PREFIX
 from components.workloads.kubernetes_service import KubernetesTarget, namespace
+from components.workloads.spec import ServiceSpec
 from stacks.settings import AwsSettings, Settings
 
 KUBERNETES_VERSION = "1.35"
@@ -97,7 +98,7 @@ def build(settings: Settings) -> PlatformPhase:
         bucket=base.bucket,
         gateway=gateway,
         mlflow=mlflow,
-        estimate=cost.estimate(inventory(base)),
+        estimate=cost.estimate(inventory(base, volume_gib=claimed_gib(mlflow.spec))),
     )
 
 
@@ -233,6 +234,7 @@ def inventory(
     node_pools: tuple[cost.NodePool, ...] = (),
     rds_instances: tuple[cost.RdsInstance, ...] = (),
     s3_gb: float = 0,
+    volume_gib: float = 0,
 ) -> cost.CostInventory:
     """What the platform phase pays for, plus what a later phase adds."""
     config = base.config
@@ -256,8 +258,13 @@ def inventory(
         public_ipv4_addresses=sum(pool.count for pool in pools) + config.availability_zones + nat,
         rds_instances=rds_instances,
         s3_gb=EXPECTED_ARTIFACT_GB + s3_gb,
+        volume_gib=volume_gib,
         kms_keys=1,
     )
+
+
+def claimed_gib(*specs: ServiceSpec) -> int:
+    return sum(volume.size_gib for spec in specs for volume in spec.volumes)
 
 
 def addon_versions(provider: aws.Provider, addons: tuple[str, ...]) -> dict[str, pulumi.Output[str]]:

@@ -19,6 +19,7 @@ from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.gateway.cert_manager import CertManager, CertManagerArgs
 from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway
 from components.mlops.mlflow_eks import MlflowOnEks
+from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs
 from components.serving.kserve import ModelServing, ModelServingArgs
 from components.workloads.agent import agent_image
@@ -189,10 +190,13 @@ def build(settings: Settings) -> ProductionPhase:
                     capacity_type=config.node_capacity_type,
                     count=sizes.desired,
                     disk_gib=config.node_disk_gib,
+                    group="workloads",
                 ),
             ),
             rds_instances=(cost.RdsInstance(production.db_instance_class, production.db_storage_gib),),
             s3_gb=EXPECTED_TELEMETRY_GB,
+            # Loki, Tempo and Mimir's ingester keep their write-ahead logs on claims.
+            volume_gib=platform.claimed_gib(mlflow.spec, agents.qdrant) + 3 * lgtm_values.WAL_GIB,
         )
     )
     platform_phase = platform.PlatformPhase(

@@ -346,7 +346,7 @@ def _production(reader: _Reader, region: str) -> ProductionSettings:
         db_instance_class=instance_class,
         db_storage_gib=reader.integer("dbStorageGib", "20", 20, 1000),
         db_backup_retention_days=reader.integer("dbBackupRetentionDays", "7", 1, 35),
-        workload_nodes=reader.node_group_size("workloadNode", (2, 3, 5), lowest=1),
+        workload_nodes=reader.node_group_size("workloadNode", (2, 2, 4), lowest=1),
     )
 
 

@@ -95,6 +95,10 @@ _COMPUTED_BY_TYPE = {
         "repoDigest": f"{args.inputs['name']}@sha256:mock",
     },
     "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:rds/instance:Instance": lambda args: {
+        "address": f"{args.inputs['identifier']}.c0mock0.us-east-1.rds.amazonaws.com",
+        "port": 5432,
+    },
     "aws:s3/bucket:Bucket": _s3_bucket,
 }
 

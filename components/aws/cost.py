@@ -111,6 +111,8 @@ class NodePool:
     """SPOT or ON_DEMAND, as EKS spells it."""
     count: int
     disk_gib: int
+    group: str | None = None
+    """Names a further node group in the breakdown."""
 
     def __post_init__(self) -> None:
         if self.capacity_type not in ("SPOT", "ON_DEMAND"):
@@ -137,6 +139,8 @@ class CostInventory:
     rds_instances: Sequence[RdsInstance] = field(default_factory=tuple)
     s3_gb: float = 0
     """Expected stored data; a lab's artifact store holds a few GB."""
+    volume_gib: float = 0
+    """EBS gp3 volumes behind the cluster's claims."""
     kms_keys: int = 0
 
 
@@ -188,8 +192,11 @@ def estimate(inventory: CostInventory) -> CostEstimate:
     for pool in inventory.node_pools:
         spot = pool.capacity_type == "SPOT"
         table, what = (prices.ec2_spot_hour, "spot") if spot else (prices.ec2_on_demand_hour, "on-demand")
-        hourly(f"EC2 {pool.instance_type} {what}", pool.count, _price(table, pool.instance_type, what, region))
-        monthly(f"EBS gp3 GiB ({pool.instance_type} node disks)", pool.count * pool.disk_gib, prices.ebs_gp3_gb_month)
+        group = f" ({pool.group})" if pool.group else ""
+        price = _price(table, pool.instance_type, what, region)
+        hourly(f"EC2 {pool.instance_type} {what}{group}", pool.count, price)
+        disks = f"EBS gp3 GiB ({pool.instance_type} node disks{', ' + pool.group if pool.group else ''})"
+        monthly(disks, pool.count * pool.disk_gib, prices.ebs_gp3_gb_month)
     hourly("NAT gateway", inventory.nat_gateways, prices.nat_gateway_hour)
     hourly("Network Load Balancer (LCU excluded)", inventory.network_load_balancers, prices.network_load_balancer_hour)
     hourly("Public IPv4 address", inventory.public_ipv4_addresses, prices.public_ipv4_hour)
@@ -197,6 +204,7 @@ def estimate(inventory: CostInventory) -> CostEstimate:
         price = _price(prices.rds_postgres_hour, database.instance_class, "RDS PostgreSQL", region)
         hourly(f"RDS PostgreSQL {database.instance_class} single-AZ", 1, price)
         monthly(f"RDS gp3 GiB ({database.instance_class})", database.storage_gib, prices.rds_gp3_gb_month)
+    monthly("EBS gp3 GiB (claims)", inventory.volume_gib, prices.ebs_gp3_gb_month)
     monthly("S3 Standard GB", inventory.s3_gb, prices.s3_standard_gb_month)
     monthly("KMS customer managed key", inventory.kms_keys, prices.kms_key_month)
 
