@@ -1,0 +1,243 @@
+"""Phase `production` (stack dev): the whole program under mocks.
+
+The components have their own tests (tests/aws, tests/gateway, tests/observability,
+tests/serving); these check the composition: TLS on every host the gateway serves, MLflow
+on the database only the cluster reaches, the agents on their ECR image with an autoscaler,
+telemetry from the workloads into the in-cluster stores, the additions on their own nodes
+and within their memory, secrets kept out of plain outputs, and the cost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from components.gateway import cert_manager
+from components.observability import lgtm_eks
+from components.serving import kserve
+from stacks import production
+from tests.conftest import evaluate
+from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
+from tests.harness import ProgramRun
+from tests.k8s_view import checkov, containers, manifests, of_kind, schema_errors, workloads
+
+DOMAIN = "lab.example.com"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+NODE_ALLOCATABLE_MIB = 3300
+"""A t3.medium on EKS's AL2023 image: 3.8 GiB less kubelet's 442 MiB (17 pods) and the 100 MiB eviction threshold."""
+SYSTEM_MIB_PER_NODE = 600
+"""VPC CNI, kube-proxy, EBS CSI node and their share of CoreDNS, the CSI controller and metrics-server."""
+PODS_PER_NODE = 17
+"""The VPC CNI's limit for a t3.medium without prefix delegation."""
+SYSTEM_PODS_PER_NODE = 5
+TARGET_HOURLY_USD = 0.30
+
+
+@pytest.fixture(scope="module")
+def run() -> ProgramRun:
+    return evaluate("dev", phase="production")
+
+
+@pytest.fixture(scope="module")
+def objects(run) -> list[dict]:
+    return manifests(run)
+
+
+def named(objects: list[dict], kind: str, name: str) -> dict:
+    (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
+    return found
+
+
+def test_the_platform_nodes_stay_and_the_additions_get_a_group_of_their_own(run):
+    groups = {g.name: g for g in run.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert groups.keys() == {"eks-nodes", "eks-workloads"}
+    assert groups["eks-nodes"]["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+    assert groups["eks-workloads"]["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 4}
+    same = ("instanceTypes", "capacityType", "subnetIds", "nodeRoleArn", "amiType", "diskSize")
+    assert all(groups["eks-nodes"][key] == groups["eks-workloads"][key] for key in same)
+    addons = {a["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
+    assert production.METRICS_SERVER in addons, "the autoscalers read CPU use from metrics-server"
+
+
+def test_every_exposed_host_is_served_over_tls_and_plain_http_only_redirects(objects):
+    (gateway,) = of_kind(objects, "Gateway")
+    listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+    routes = [o for o in of_kind(objects, "HTTPRoute") if o["metadata"]["name"] != "https-redirect"]
+    hosts = {host for route in routes for host in route["spec"]["hostnames"]}
+    assert hosts == {f"{name}.{DOMAIN}" for name in production.HOSTS}, "a host without a route, or the reverse"
+    for route in routes:
+        (parent,) = route["spec"]["parentRefs"]
+        listener = listeners[parent["sectionName"]]
+        assert listener["protocol"] == "HTTPS" and listener["tls"]["mode"] == "Terminate"
+        assert route["spec"]["hostnames"] == [listener["hostname"]]
+    secrets = {
+        ref["name"]
+        for listener in listeners.values()
+        if "tls" in listener
+        for ref in listener["tls"]["certificateRefs"]
+    }
+    assert len(secrets) == 1, "one certificate names every host"
+    issuer = gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    assert issuer == "letsencrypt-staging" and named(objects, "ClusterIssuer", issuer)
+    redirect = named(objects, "HTTPRoute", "https-redirect")
+    assert redirect["spec"]["parentRefs"][0]["sectionName"] == "http"
+    (rule,) = redirect["spec"]["rules"]
+    assert rule["filters"] == [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]
+    assert listeners["http"]["allowedRoutes"]["namespaces"]["from"] == "Same", "no service routes on plain HTTP"
+
+
+def test_the_production_issuer_is_one_setting_away():
+    chosen = evaluate("dev", phase="production", acmeEnvironment="production")
+    (gateway,) = of_kind(manifests(chosen), "Gateway")
+    assert gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt-production"
+    assert chosen.outputs["certificateIssuer"] == "letsencrypt-production"
+
+
+def test_mlflow_keeps_its_runs_in_postgresql_and_reaches_only_its_port(run, objects):
+    mlflow = named(objects, "StatefulSet", "mlflow")
+    (container,) = mlflow["spec"]["template"]["spec"]["containers"]
+    assert not any(arg.startswith("--backend-store-uri") for arg in container["args"]), "no SQLite"
+    assert any(arg.startswith(f"--allowed-hosts=mlflow.{DOMAIN},") for arg in container["args"])
+    env = {e["name"]: e for e in container["env"]}
+    uri_ref = env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
+    (secret,) = [s for s in run.of_type("kubernetes:core/v1:Secret") if s["metadata"]["name"] == uri_ref["name"]]
+    assert secret.has_secret_inputs
+    uri = secret["stringData"][uri_ref["key"]]
+    instance = run.named("aws:rds/instance:Instance", "mlflow-db-instance")
+    assert uri.startswith("postgresql://mlflow:") and uri.endswith(
+        f"@{instance['identifier']}.c0mock0.us-east-1.rds.amazonaws.com:5432/mlflow?sslmode=require"
+    )
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/mlflow/db" in mounts, "the platform phase's SQLite claim stays mounted for a migration"
+    egress = named(objects, "NetworkPolicy", "mlflow")["spec"]["egress"]
+    database_rules = [r for r in egress if r["ports"][0]["port"] == 5432]
+    (rule,) = database_rules
+    (peer,) = rule["to"]
+    private = [
+        ipaddress.ip_network(s["cidrBlock"])
+        for s in run.of_type("aws:ec2/subnet:Subnet")
+        if not s.get("mapPublicIpOnLaunch")
+    ]
+    assert all(subnet.subnet_of(ipaddress.ip_network(peer["ipBlock"]["cidr"])) for subnet in private)
+
+
+def test_the_database_is_private_encrypted_kept_and_open_only_to_the_cluster(run):
+    instance = run.named("aws:rds/instance:Instance", "mlflow-db-instance")
+    assert instance["publiclyAccessible"] is False and instance["storageEncrypted"] is True
+    assert instance["deletionProtection"] is True and instance.protect
+    assert instance["backupRetentionPeriod"] == 7 and instance["skipFinalSnapshot"] is False
+    assert instance["instanceClass"] == "db.t4g.micro" and instance["allocatedStorage"] == 20
+    private = {f"{s.name}-id" for s in run.of_type("aws:ec2/subnet:Subnet") if not s.get("mapPublicIpOnLaunch")}
+    assert set(run.named("aws:rds/subnetGroup:SubnetGroup", "mlflow-db-subnets")["subnetIds"]) == private
+    (ingress,) = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert ingress["referencedSecurityGroupId"] == "sg-mockcluster" and "cidrIpv4" not in ingress.inputs
+    assert (ingress["fromPort"], ingress["toPort"], ingress["ipProtocol"]) == (5432, 5432, "tcp")
+    params = {
+        p["name"]: p["value"]
+        for p in run.named("aws:rds/parameterGroup:ParameterGroup", "mlflow-db-params")["parameters"]
+    }
+    assert params["rds.force_ssl"] == "1"
+
+
+def test_the_agents_run_the_ecr_image_scale_out_and_survive_a_drain(run, objects):
+    for agent in ("prompt-reviewer", "code-critic"):
+        deployment = named(objects, "Deployment", agent)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].startswith(f"{REGISTRY}/llm-infra-lab-dev/agent:")
+        autoscaler = named(objects, "HorizontalPodAutoscaler", agent)
+        assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 4)
+        assert named(objects, "PodDisruptionBudget", agent)["spec"]["maxUnavailable"] == 1
+    (pushed,) = run.of_type("docker:index/registryImage:RegistryImage")
+    assert (
+        pushed["name"]
+        == named(objects, "Deployment", "prompt-reviewer")["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    qdrant = named(objects, "StatefulSet", "qdrant")
+    claim = named(objects, "PersistentVolumeClaim", "qdrant-storage")
+    assert claim["spec"]["storageClassName"] == "gp3-retain" and qdrant["spec"]["replicas"] == 1
+
+
+def test_the_workloads_send_telemetry_to_the_stores_in_the_cluster(objects):
+    alloy = named(objects, "Deployment", "alloy")
+    senders = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for rule in named(objects, "NetworkPolicy", "alloy")["spec"]["ingress"]
+        for peer in rule["from"]
+    }
+    assert senders == {"prompt-reviewer", "code-critic", "traffic"}
+    agent_env = {
+        e["name"]: e.get("value")
+        for e in named(objects, "Deployment", "code-critic")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert agent_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://alloy.observability:4317"
+    config = named(objects, "ConfigMap", "alloy-config")["data"]
+    (text,) = config.values()
+    for store in ("tempo.observability", "mimir-distributor.observability", "loki.observability"):
+        assert store in text
+    assert "host.minikube.internal" not in text and alloy["metadata"]["namespace"] == "observability"
+
+
+def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):
+    errors = {k: v for k, v in schema_errors(objects).items() if v != "no schema"}
+    assert errors == {}
+    custom = {k for k, v in schema_errors(objects).items() if v == "no schema"}
+    assert {k.split("/")[0] for k in custom} <= {
+        "Gateway",
+        "HTTPRoute",
+        "ClusterIssuer",
+        "ServingRuntime",
+        "InferenceService",
+    }
+    assert all(gateway_api_errors(o) == [] for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED)
+    report = checkov(objects)
+    assert not report["failed"], [(f["check_id"], f["resource"]) for f in report["failed"]]
+
+
+def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
+    """Requests at the autoscalers' maximum, the charts' own and the system's, against 4 nodes' room."""
+    replicas = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
+        for o in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+
+    def memory(workload: dict) -> int:
+        return max(int(c["resources"]["requests"]["memory"].removesuffix("Mi")) for c in containers(workload))
+
+    rendered = {w["metadata"]["name"]: (memory(w), replicas.get(w["metadata"]["name"], 1)) for w in workloads(objects)}
+    charts = {
+        **{f"lgtm-{pod}": (mib, 1) for pod, mib in lgtm_eks.memory_requests_mib().items() if pod != "alloy"},
+        **{f"cert-manager-{pod}": (mib, 1) for pod, mib in cert_manager.MEMORY_MIB.items() if pod != "startupapicheck"},
+        "kserve-controller": (kserve.CONTROLLER_MEMORY_MIB + kserve.RBAC_PROXY_MEMORY_MIB, 1),
+        "iris-predictor": (kserve.MODEL_MEMORY_MIB, 2),
+        "traefik": (128, 1),
+    }
+    pods = {**rendered, **charts}
+    nodes = sum(g["scalingConfig"]["desiredSize"] for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))
+    requested = sum(mib * count for mib, count in pods.values())
+    assert requested <= nodes * (NODE_ALLOCATABLE_MIB - SYSTEM_MIB_PER_NODE), f"{requested} MiB on {nodes} nodes"
+    assert sum(count for _, count in pods.values()) <= nodes * (PODS_PER_NODE - SYSTEM_PODS_PER_NODE)
+
+
+def test_outputs_point_at_https_hosts_and_keep_secrets_secret(run):
+    outputs = run.outputs
+    urls = [outputs["mlflowUrl"], outputs["grafanaUrl"], outputs["modelUrl"], *outputs["agentUrls"].values()]
+    assert all(url.startswith("https://") and DOMAIN in url for url in urls)
+    assert {"kubeconfig", "grafanaAdminPassword"} <= run.secret_outputs
+    plain = json.dumps({k: v for k, v in outputs.items() if k not in run.secret_outputs})
+    assert "generated-" not in plain, "a generated password leaked into a plain output"
+    assert outputs["dnsRecord"].startswith(f"*.{DOMAIN} CNAME ")
+
+
+def test_cost_covers_the_additions_and_stays_under_the_target(run):
+    outputs = run.outputs
+    breakdown = outputs["costBreakdown"]
+    assert {"RDS PostgreSQL db.t4g.micro single-AZ", "EC2 t3.medium spot (workloads)", "EBS gp3 GiB (claims)"} <= set(
+        breakdown
+    )
+    assert breakdown["EC2 t3.medium spot (workloads)"] == pytest.approx(2 * 0.015)
+    assert outputs["estimatedHourlyCostUsd"] == pytest.approx(sum(breakdown.values()), abs=1e-3)
+    assert outputs["estimatedHourlyCostUsd"] < TARGET_HOURLY_USD
+    platform = evaluate("dev", phase="platform").outputs["estimatedHourlyCostUsd"]
+    assert outputs["estimatedHourlyCostUsd"] > platform
