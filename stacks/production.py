@@ -150,7 +150,6 @@ def build(settings: Settings) -> ProductionPhase:
             image=agent_image(),
             registry=f"{base.account}.dkr.ecr.{config.region}.amazonaws.com",
             engine=docker.Provider("engine"),
-            retain=settings.retain_data,
         ),
         opts=base.on_cloud,
     )

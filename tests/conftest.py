@@ -6,7 +6,9 @@ import functools
 
 import pytest
 
+from stacks.catalog import PHASES
 from tests.harness import ProgramRun, run_stack
+from tests.k8s_view import checkov_scan, manifests
 
 
 @functools.cache
@@ -22,3 +24,11 @@ def evaluate(stack: str, **overrides: str) -> ProgramRun:
 @pytest.fixture(scope="session")
 def observability() -> ProgramRun:
     return evaluate("local", phase="observability")
+
+
+@pytest.fixture(scope="session")
+def checkov_reports() -> dict[str, dict]:
+    """checkov's report on each built phase that renders Kubernetes objects, keyed `<stack>:<phase>`: one run."""
+    runs = {f"{stack}:{p.name}": evaluate(stack, phase=p.name) for p in PHASES if p.module for stack in p.stacks}
+    groups = {name: objects for name, run in runs.items() if (objects := manifests(run))}
+    return checkov_scan(groups)

@@ -21,7 +21,7 @@ from stacks.catalog import phase_named
 from tests.conftest import evaluate
 from tests.gateway_api_schema import BUNDLE_VERSION, SUPPORTED, gateway_api_errors
 from tests.harness import ProgramRun
-from tests.k8s_view import checkov, containers, key, manifests, of_kind, schema_errors, workloads
+from tests.k8s_view import containers, key, manifests, of_kind, schema_errors, workloads
 
 MINIKUBE_MEMORY_MIB = 4096
 SYSTEM_RESERVE_MIB = 1024
@@ -84,8 +84,8 @@ def test_gateway_api_objects_are_valid_against_the_gateway_api_schemas(objects):
     assert not any(errors.values()), errors
 
 
-def test_checkov_finds_nothing_and_every_skip_has_a_reason(objects):
-    report = checkov(objects)
+def test_checkov_finds_nothing_and_every_skip_has_a_reason(objects, checkov_reports):
+    report = checkov_reports["local:kubernetes"]
     failed = [(f["check_id"], f["resource"]) for f in report["failed"]]
     assert not failed, failed
     assert report["summary"]["passed"] > 500

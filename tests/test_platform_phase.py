@@ -19,7 +19,7 @@ from tests.aws.support import run_aws
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
 from tests.harness import REPO, ProgramRun, failed_stack
-from tests.k8s_view import checkov, manifests, of_kind, schema_errors, workloads
+from tests.k8s_view import manifests, of_kind, schema_errors, workloads
 
 TARGET_HOURLY_USD = 0.20
 BUCKET = "llm-infra-lab-dev-artifacts-123456789012-us-east-1"
@@ -128,11 +128,11 @@ def test_claims_keep_their_volumes_through_the_storage_class_not_protect(run, ob
     assert of_kind(manifests(teardown), "StorageClass")[0]["reclaimPolicy"] == "Delete"
 
 
-def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):
+def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects, checkov_reports):
     errors = schema_errors(objects)
     assert {k for k, v in errors.items() if v != "no schema"} == set()
     assert all(gateway_api_errors(o) == [] for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED)
-    report = checkov(objects)
+    report = checkov_reports["dev:platform"]
     assert not report["failed"], [(f["check_id"], f["resource"]) for f in report["failed"]]
 
 

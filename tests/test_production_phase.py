@@ -21,7 +21,7 @@ from stacks import production
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
 from tests.harness import ProgramRun
-from tests.k8s_view import checkov, containers, manifests, of_kind, schema_errors, workloads
+from tests.k8s_view import containers, manifests, of_kind, schema_errors, workloads
 
 DOMAIN = "lab.example.com"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -179,7 +179,7 @@ def test_the_workloads_send_telemetry_to_the_stores_in_the_cluster(objects):
     assert "host.minikube.internal" not in text and alloy["metadata"]["namespace"] == "observability"
 
 
-def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):
+def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects, checkov_reports):
     errors = {k: v for k, v in schema_errors(objects).items() if v != "no schema"}
     assert errors == {}
     custom = {k for k, v in schema_errors(objects).items() if v == "no schema"}
@@ -191,7 +191,7 @@ def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects):
         "InferenceService",
     }
     assert all(gateway_api_errors(o) == [] for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED)
-    report = checkov(objects)
+    report = checkov_reports["dev:production"]
     assert not report["failed"], [(f["check_id"], f["resource"]) for f in report["failed"]]
 
 

@@ -29,7 +29,8 @@ class ContainerImageArgs:
     """<account>.dkr.ecr.<region>.amazonaws.com"""
     engine: docker.Provider
     """The local Docker engine that builds and pushes."""
-    retain: bool
+    platform: str = "linux/amd64"
+    """The nodes' architecture, whatever the building machine's."""
 
 
 def lifecycle_policy(kept: int) -> str:
@@ -58,8 +59,8 @@ class ContainerImage(pulumi.ComponentResource):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "AES256"}],
-            # Images are rebuilt from this repository's source: a deliberate teardown may take them along.
-            force_delete=not args.retain,
+            # Images are built from this repository's source, not data: any destroy may take them along.
+            force_delete=True,
             opts=child,
         )
         aws.ecr.LifecyclePolicy(name, repository=self.repository.name, policy=lifecycle_policy(KEPT_IMAGES), opts=child)
@@ -69,7 +70,9 @@ class ContainerImage(pulumi.ComponentResource):
             f"{name}-build",
             name=self.image.ref,
             keep_locally=True,
-            build=docker.RemoteImageBuildArgs(context=args.image.build_context, tags=[self.image.ref]),
+            build=docker.RemoteImageBuildArgs(
+                context=args.image.build_context, tags=[self.image.ref], platform=args.platform
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=args.engine),
         )
         token = aws.ecr.get_authorization_token_output(
