@@ -53,14 +53,12 @@ class ProductionPhase:
     lgtm: LgtmOnEks
     serving: ModelServing
     load_balancer: pulumi.Output[str]
-    estimate: cost.CostEstimate
 
     @property
     def outputs(self) -> dict[str, pulumi.Input]:
         domain = self.production.domain
         return {
             **self.base.outputs,
-            "mlflowUrl": self.mlflow.url,
             "grafanaUrl": self.lgtm.grafana_url,
             "grafanaAdminPassword": self.lgtm.grafana_admin_password,
             "agentUrls": {agent.name: self.gateway.url(agent.name) for agent in self.agents.agents},
@@ -68,9 +66,6 @@ class ProductionPhase:
             "databaseEndpoint": self.database.address,
             "dnsRecord": self.load_balancer.apply(lambda url: f"*.{domain} CNAME {url.removeprefix('http://')}"),
             "certificateIssuer": CertManager.issuer_name(self.production.acme_environment),
-            "estimatedHourlyCostUsd": round(self.estimate.hourly_usd, 4),
-            "estimatedMonthlyCostUsd": round(self.estimate.monthly_usd, 2),
-            "costBreakdown": {line.item: round(line.hourly_usd, 4) for line in self.estimate.lines},
         }
 
 
@@ -198,16 +193,10 @@ def build(settings: Settings) -> ProductionPhase:
             volume_gib=platform.claimed_gib(mlflow.spec, agents.qdrant) + 3 * lgtm_values.WAL_GIB,
         )
     )
-    platform_phase = platform.PlatformPhase(
-        network=base.network,
-        cluster=cluster,
-        bucket=base.bucket,
-        gateway=gateway,
-        mlflow=mlflow,
-        estimate=estimate,
-    )
     return ProductionPhase(
-        base=platform_phase,
+        base=platform.PlatformPhase(
+            network=base.network, cluster=cluster, bucket=base.bucket, gateway=gateway, mlflow=mlflow, estimate=estimate
+        ),
         production=production,
         gateway=gateway,
         mlflow=mlflow,
@@ -216,5 +205,4 @@ def build(settings: Settings) -> ProductionPhase:
         lgtm=lgtm,
         serving=serving,
         load_balancer=gateway.load_balancer_url(),
-        estimate=estimate,
     )
