@@ -64,7 +64,10 @@ class ProductionPhase:
             "agentUrls": {agent.name: self.gateway.url(agent.name) for agent in self.agents.agents},
             "modelUrl": self.serving.url,
             "databaseEndpoint": self.database.address,
-            "dnsRecord": self.load_balancer.apply(lambda url: f"*.{domain} CNAME {url.removeprefix('http://')}"),
+            # Until the cloud gives the load balancer a name, the record cannot be written yet.
+            "dnsRecord": self.load_balancer.apply(
+                lambda url: f"*.{domain} CNAME {url.removeprefix('http://')}" if url.startswith("http://") else url
+            ),
             "certificateIssuer": CertManager.issuer_name(self.production.acme_environment),
         }
 

@@ -143,8 +143,9 @@ def _values() -> dict:
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",
             "kind": "ControllerConfiguration",
-            # 1.21 moved `enableGatewayAPI` (deprecated, still read) here.
-            "gatewayAPI": {"enabled": True},
+            # The key every release since 1.15 reads; `gatewayAPI.enabled` (cert-manager PR 8732, July
+            # 2026) supersedes it in releases that contain that change and still reads this one.
+            "enableGatewayAPI": True,
         },
         # A deleted Certificate leaves its Secret: re-issuing would spend Let's Encrypt's rate limits.
         "enableCertificateOwnerRef": False,

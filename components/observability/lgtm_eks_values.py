@@ -153,9 +153,8 @@ def tempo(bucket: StoreBucket, storage_class: str | None, metrics_remote_write: 
             "streamOverHttpEnabled": local["stream_over_http_enabled"],
             "retention": RETENTION,
             "receivers": {
+                # The chart's own Jaeger receivers stay: a receiver with no protocol fails validation.
                 "otlp": local["distributor"]["receivers"]["otlp"],
-                # The chart needs the parent key; null drops each Jaeger protocol.
-                "jaeger": {"protocols": dict.fromkeys(("grpc", "thrift_binary", "thrift_compact", "thrift_http"))},
             },
             "storage": {
                 "trace": {
