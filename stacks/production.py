@@ -65,11 +65,16 @@ class ProductionPhase:
             "modelUrl": self.serving.url,
             "databaseEndpoint": self.database.address,
             # Until the cloud gives the load balancer a name, the record cannot be written yet.
-            "dnsRecord": self.load_balancer.apply(
-                lambda url: f"*.{domain} CNAME {url.removeprefix('http://')}" if url.startswith("http://") else url
-            ),
+            "dnsRecord": self.load_balancer.apply(lambda url: dns_record(domain, url)),
             "certificateIssuer": CertManager.issuer_name(self.production.acme_environment),
         }
+
+
+def dns_record(domain: str, load_balancer_url: str) -> str:
+    """The wildcard record to create, once the cloud has given the load balancer a name."""
+    if not load_balancer_url.startswith("http://"):
+        return load_balancer_url
+    return f"*.{domain} CNAME {load_balancer_url.removeprefix('http://')}"
 
 
 def build(settings: Settings) -> ProductionPhase:
@@ -126,6 +131,7 @@ def build(settings: Settings) -> ProductionPhase:
 
     agents_ns = base.retained(lab_namespace(AGENTS_NAMESPACE, **routed))
     observability_ns = base.retained(lab_namespace(OBSERVABILITY_NAMESPACE, **routed))
+    serving_ns = lab_namespace(SERVING_NAMESPACE, **routed)
     lgtm = LgtmOnEks(
         "lgtm",
         LgtmOnEksArgs(
@@ -137,7 +143,7 @@ def build(settings: Settings) -> ProductionPhase:
             oidc_issuer=cluster.oidc_issuer,
             region=config.region,
             llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
-            log_namespaces=(agents_ns, base.mlops_namespace, base.gateway_namespace),
+            log_namespaces=(agents_ns, base.mlops_namespace, base.gateway_namespace, serving_ns),
         ),
         opts=pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage])),
     )
@@ -171,7 +177,7 @@ def build(settings: Settings) -> ProductionPhase:
         "serving",
         ModelServingArgs(
             controller_target=lab_namespace(KSERVE_NAMESPACE),
-            target=lab_namespace(SERVING_NAMESPACE, **routed),
+            target=serving_ns,
             gateway=gateway,
             cert_manager=certificates.release,
         ),

@@ -167,6 +167,12 @@ def test_the_workloads_send_telemetry_to_the_stores_in_the_cluster(objects):
         for peer in rule["from"]
     }
     assert senders == {"prompt-reviewer", "code-critic", "traffic"}
+    readers = {
+        b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding") if b["metadata"]["name"] == "alloy-pod-logs"
+    }
+    assert readers == {"agents", "mlops-system", "gateway-system", "serving"}, (
+        "Alloy reads the pod logs of every workload"
+    )
     agent_env = {
         e["name"]: e.get("value")
         for e in named(objects, "Deployment", "code-critic")["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -241,3 +247,10 @@ def test_cost_covers_the_additions_and_stays_under_the_target(run):
     assert outputs["estimatedHourlyCostUsd"] < TARGET_HOURLY_USD
     platform = evaluate("dev", phase="platform").outputs["estimatedHourlyCostUsd"]
     assert outputs["estimatedHourlyCostUsd"] > platform
+
+
+def test_the_dns_record_names_the_load_balancer_once_it_has_a_name():
+    host = "k8s-gateway-traefik-0123456789.elb.us-east-1.amazonaws.com"
+    assert production.dns_record(DOMAIN, f"http://{host}") == f"*.{DOMAIN} CNAME {host}"
+    pending = "(pending: kubectl -n gateway-system get service traefik)"
+    assert production.dns_record(DOMAIN, pending) == pending
