@@ -102,7 +102,7 @@ def build(settings: Settings) -> PlatformPhase:
     )
 
 
-def foundation(settings: Settings) -> Foundation:
+def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundation:
     config = settings.aws
     assert config is not None, "the AWS phases run on the dev stack"
     cloud = aws.Provider(
@@ -138,6 +138,7 @@ def foundation(settings: Settings) -> Foundation:
             node_max=config.node_max,
             node_disk_gib=config.node_disk_gib,
             addon_versions=addon_versions(cloud, ADDONS),
+            autoscaled=autoscaled_nodes,
         ),
         opts=on_cloud,
     )

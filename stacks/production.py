@@ -14,6 +14,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.aws import cost
+from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.container_image import ContainerImage, ContainerImageArgs
 from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.gateway.cert_manager import CertManager, CertManagerArgs
@@ -80,7 +81,8 @@ def dns_record(domain: str, load_balancer_url: str) -> str:
 def build(settings: Settings) -> ProductionPhase:
     production = settings.production
     assert production is not None, "phase production reads its settings"
-    base = platform.foundation(settings)
+    # The cluster autoscaler sizes both node groups from here on.
+    base = platform.foundation(settings, autoscaled_nodes=True)
     cluster, config = base.cluster, base.config
     name = settings.name_prefix
 
@@ -93,6 +95,18 @@ def build(settings: Settings) -> ProductionPhase:
     )
     # The additions wait for their nodes; what the platform phase has keeps its options.
     on_nodes = pulumi.ResourceOptions.merge(base.on_cluster, pulumi.ResourceOptions(depends_on=[workload_nodes]))
+    ClusterAutoscaler(
+        "cluster-autoscaler",
+        ClusterAutoscalerArgs(
+            cluster_name=cluster.name,
+            region=config.region,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer=cluster.oidc_issuer,
+            role_name=f"{name}-cluster-autoscaler",
+            kubernetes_version=platform.KUBERNETES_VERSION,
+        ),
+        opts=on_nodes,
+    )
 
     database = PostgresDatabase(
         "mlflow-db",

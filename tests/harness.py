@@ -37,6 +37,7 @@ class Registered:
     has_secret_inputs: bool
     retain_on_delete: bool
     protect: bool
+    ignore_changes: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -191,6 +192,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     has_secret_inputs=has_secret,
                     retain_on_delete=request.retainOnDelete,
                     protect=request.protect,
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

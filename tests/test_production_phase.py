@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from components.aws import cluster_autoscaler
 from components.gateway import cert_manager
 from components.observability import lgtm_eks
 from components.serving import kserve
@@ -59,6 +60,17 @@ def test_the_platform_nodes_stay_and_the_additions_get_a_group_of_their_own(run)
     assert all(groups["eks-nodes"][key] == groups["eks-workloads"][key] for key in same)
     addons = {a["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
     assert production.METRICS_SERVER in addons, "the autoscalers read CPU use from metrics-server"
+
+
+def test_the_cluster_autoscaler_owns_the_node_counts(run):
+    """Within each group's min and max; `pulumi up` must not undo what it decided."""
+    assert all(g.ignore_changes == ("scalingConfig.desiredSize",) for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))
+    (release,) = [r for r in run.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "cluster-autoscaler"]
+    assert (
+        release["values"]["autoDiscovery"]["clusterName"] == run.named("aws:eks/cluster:Cluster", "eks-cluster")["name"]
+    )
+    platform_nodes = evaluate("dev", phase="platform").of_type("aws:eks/nodeGroup:NodeGroup")
+    assert all(g.ignore_changes == () for g in platform_nodes), "without an autoscaler, the config sizes the nodes"
 
 
 def test_every_exposed_host_is_served_over_tls_and_plain_http_only_redirects(objects):
@@ -218,6 +230,7 @@ def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
         "kserve-controller": (kserve.CONTROLLER_MEMORY_MIB + kserve.RBAC_PROXY_MEMORY_MIB, 1),
         "iris-predictor": (kserve.MODEL_MEMORY_MIB, 2),
         "traefik": (128, 1),
+        "cluster-autoscaler": (cluster_autoscaler.MEMORY_MIB, 1),
     }
     pods = {**rendered, **charts}
     nodes = sum(g["scalingConfig"]["desiredSize"] for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))

@@ -53,6 +53,8 @@ class EksClusterArgs:
     node_disk_gib: int
     addon_versions: Mapping[str, pulumi.Input[str]]
     """A pinned version for each of ADDONS, e.g. {"coredns": "v1.12.1-eksbuild.2", …}."""
+    autoscaled: bool = False
+    """A cluster autoscaler sizes the node groups after creation: `pulumi up` leaves their size alone."""
 
     def __post_init__(self) -> None:
         if not _CLUSTER_NAME.match(self.name) or len(self.name) > MAX_CLUSTER_NAME:
@@ -318,7 +320,11 @@ class EksCluster(pulumi.ComponentResource):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=desired, max_size=maximum),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"llm-infra-lab/capacity-type": args.node_capacity_type.lower()},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, *self._node_policies]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*after, *self._node_policies],
+                ignore_changes=["scalingConfig.desiredSize"] if args.autoscaled else None,
+            ),
         )
 
     def addon(

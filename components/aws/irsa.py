@@ -10,6 +10,8 @@ import pulumi
 import pulumi_aws as aws
 
 STS_AUDIENCE = "sts.amazonaws.com"
+SERVICE_ACCOUNT_ANNOTATION = "eks.amazonaws.com/role-arn"
+"""Put on a Kubernetes service account, the role its pods' tokens are exchanged for."""
 MAX_ROLE_NAME_PREFIX = 37
 """IAM allows a 38-character name prefix; one goes to the dash before the suffix."""
 

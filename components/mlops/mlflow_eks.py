@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.artifact_bucket import ArtifactBucket
-from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
 from components.mlops.mlflow import ARTIFACT_PREFIX, NAME, mlflow_service
 from components.workloads.kubernetes_service import (
@@ -71,7 +71,7 @@ class MlflowOnEks(pulumi.ComponentResource):
                 "name": NAME,
                 "namespace": target.namespace.metadata.name,
                 "labels": labels_for(NAME),
-                "annotations": {"eks.amazonaws.com/role-arn": self.role.role_arn},
+                "annotations": {SERVICE_ACCOUNT_ANNOTATION: self.role.role_arn},
             },
             automount_service_account_token=False,
             opts=child,

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION
 from components.observability import grafana as grafana_module
 from components.observability import loki as loki_module
 from components.observability import mimir as mimir_module
 from components.observability import tempo as tempo_module
 from components.workloads.spec import go_memory_limit
 
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 RETENTION = "168h"
 """Logs, traces and metrics alike: a week, as the Docker stack keeps logs."""
 MIMIR_RETENTION = "7d"
@@ -89,7 +89,7 @@ def resources(memory_mib: int) -> dict:
 
 
 def _service_account(bucket: StoreBucket) -> dict:
-    return {"create": True, "annotations": {IRSA_ANNOTATION: bucket.role_arn}}
+    return {"create": True, "annotations": {SERVICE_ACCOUNT_ANNOTATION: bucket.role_arn}}
 
 
 def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
