@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs
+from components.workloads import restricted
 
 CHART = "cluster-autoscaler"
 CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -59,19 +60,6 @@ EXTRA_ARGS = {
     "skip-nodes-with-system-pods": False,
     # Restricted pods keep scratch files in emptyDir (their root is read-only); that must not pin a node.
     "skip-nodes-with-local-storage": False,
-}
-POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": RUN_AS,
-    "runAsGroup": RUN_AS,
-    # Lets the non-root user read the projected web identity token IRSA mounts.
-    "fsGroup": RUN_AS,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
 }
 
 
@@ -132,7 +120,6 @@ def scaling_policy(cluster_name: pulumi.Input[str]) -> pulumi.Output[str]:
 
 def _values(args: ClusterAutoscalerArgs, role_arn: pulumi.Input[str]) -> dict:
     """One replica, auto-discovery by the cluster's tags, the IRSA service account, restricted security."""
-    memory = f"{MEMORY_MIB}Mi"
     return {
         "cloudProvider": "aws",
         "awsRegion": args.region,
@@ -149,12 +136,10 @@ def _values(args: ClusterAutoscalerArgs, role_arn: pulumi.Input[str]) -> dict:
             },
         },
         "extraArgs": EXTRA_ARGS,
-        "resources": {
-            "requests": {"cpu": CPU_REQUEST, "memory": memory},
-            "limits": {"cpu": CPU_LIMIT, "memory": memory},
-        },
-        "securityContext": POD_SECURITY,
-        "containerSecurityContext": CONTAINER_SECURITY,
+        "resources": restricted.resources(MEMORY_MIB, CPU_REQUEST, CPU_LIMIT),
+        # fsGroup lets the non-root user read the projected web identity token IRSA mounts.
+        "securityContext": restricted.pod(RUN_AS, fs_group=True),
+        "containerSecurityContext": restricted.CONTAINER,
     }
 
 

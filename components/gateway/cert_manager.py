@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import GATEWAY, HTTP_LISTENER
+from components.workloads import restricted
 from components.workloads.kubernetes_service import PART_OF, KubernetesTarget
 
 CHART = "oci://quay.io/jetstack/charts/cert-manager"
@@ -34,12 +35,6 @@ CPU_LIMIT = "500m"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
 REFUSED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
 """Let's Encrypt refuses to register an account with a contact address at these (RFC 2606)."""
-POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
 
 
 @dataclass
@@ -126,12 +121,9 @@ def _component(memory_mib: int) -> dict:
     The settings are the chart's defaults, stated so a chart upgrade cannot loosen them unseen.
     """
     return {
-        "resources": {
-            "requests": {"cpu": CPU_REQUEST, "memory": f"{memory_mib}Mi"},
-            "limits": {"cpu": CPU_LIMIT, "memory": f"{memory_mib}Mi"},
-        },
-        "securityContext": POD_SECURITY,
-        "containerSecurityContext": CONTAINER_SECURITY,
+        "resources": restricted.resources(memory_mib, CPU_REQUEST, CPU_LIMIT),
+        "securityContext": restricted.pod(),
+        "containerSecurityContext": restricted.CONTAINER,
     }
 
 

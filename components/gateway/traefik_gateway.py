@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.workloads import restricted
 from components.workloads.kubernetes_service import PART_OF, KubernetesTarget, Pods, labels_for
 from components.workloads.spec import ServiceSpec
 
@@ -282,21 +283,9 @@ def _values(args: TraefikGatewayArgs) -> dict:
             ),
         },
         # Stated, not inherited from the chart's defaults: the namespace enforces `restricted`.
-        "podSecurityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "resources": {
-            "requests": {"cpu": "100m", "memory": f"{MEMORY_MIB}Mi"},
-            "limits": {"cpu": "1", "memory": f"{MEMORY_MIB}Mi"},
-        },
+        "podSecurityContext": restricted.pod(65532),
+        "securityContext": restricted.CONTAINER,
+        "resources": restricted.resources(MEMORY_MIB, "100m", "1"),
         "logs": {"general": {"format": "json"}, "access": {"enabled": True, "format": "json"}},
         "globalArguments": ["--global.checknewversion=false", "--global.sendanonymoususage=false"],
     }

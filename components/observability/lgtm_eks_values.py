@@ -18,6 +18,7 @@ from components.observability import grafana as grafana_module
 from components.observability import loki as loki_module
 from components.observability import mimir as mimir_module
 from components.observability import tempo as tempo_module
+from components.workloads import restricted
 from components.workloads.spec import go_memory_limit
 
 RETENTION = "168h"
@@ -61,31 +62,20 @@ class StoreBucket:
 
 
 def pod_security(uid: int) -> dict:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    return restricted.pod(uid, fs_group=True)
 
 
 CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
+    **restricted.CONTAINER,
     "privileged": False,
-    "readOnlyRootFilesystem": True,
     "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
+    "seccompProfile": restricted.RUNTIME_DEFAULT,
 }
+"""Restated per container: some of the charts' containers take no pod-level context."""
 
 
 def resources(memory_mib: int) -> dict:
-    """Memory requested is memory limited: the scheduler's sums are what the nodes really hold."""
-    return {
-        "requests": {"cpu": CPU_REQUEST, "memory": f"{memory_mib}Mi"},
-        "limits": {"cpu": CPU_LIMIT, "memory": f"{memory_mib}Mi"},
-    }
+    return restricted.resources(memory_mib, CPU_REQUEST, CPU_LIMIT)
 
 
 def _service_account(bucket: StoreBucket) -> dict:

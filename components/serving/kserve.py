@@ -20,6 +20,7 @@ from typing import Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.workloads import restricted
 from components.workloads.kubernetes_service import (
     DNS_RULE,
     Allow,
@@ -64,13 +65,13 @@ STORAGE_INITIALIZER_MEMORY_MIB = 256
 MODEL_MEMORY_MIB = 384
 CPU_TARGET_PERCENT = 80
 RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
+    **{key: value for key, value in restricted.CONTAINER.items() if key != "readOnlyRootFilesystem"},
     "privileged": False,
     "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
+    "seccompProfile": restricted.RUNTIME_DEFAULT,
 }
-"""The restricted Pod Security Standard, per container."""
+"""The restricted Pod Security Standard, per container, on a writable root: KServe's Python servers are not
+known to run on a read-only one."""
 
 
 class Gateway(Protocol):
@@ -219,7 +220,7 @@ def controller_values() -> dict:
                 },
                 "imagePullPolicy": "IfNotPresent",
                 "resources": _resources(50, 500, CONTROLLER_MEMORY_MIB),
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": restricted.pod(),
                 "containerSecurityContext": {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True},
                 "rbacProxy": {
                     "resources": _resources(10, 100, RBAC_PROXY_MEMORY_MIB),
@@ -236,11 +237,7 @@ def controller_values() -> dict:
 
 
 def _resources(cpu_millis: int, cpu_limit_millis: int, memory_mib: int) -> dict:
-    memory = f"{memory_mib}Mi"
-    return {
-        "requests": {"cpu": f"{cpu_millis}m", "memory": memory},
-        "limits": {"cpu": f"{cpu_limit_millis}m", "memory": memory},
-    }
+    return restricted.resources(memory_mib, f"{cpu_millis}m", f"{cpu_limit_millis}m")
 
 
 def _sklearn_runtime() -> dict:
@@ -268,12 +265,7 @@ def _predictor(args: ModelServingArgs) -> dict:
         "scaleMetric": "cpu",
         "scaleTarget": CPU_TARGET_PERCENT,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": KSERVE_UID,
-            "runAsGroup": KSERVE_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": restricted.pod(KSERVE_UID),
         "model": {
             "modelFormat": {"name": MODEL_FORMAT},
             "runtime": RUNTIME,
