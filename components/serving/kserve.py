@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.gateway.traefik_gateway import TraefikGateway
 from components.workloads import restricted
 from components.workloads.kubernetes_service import (
     DNS_RULE,
     Allow,
     KubernetesTarget,
     Network,
-    Pods,
     labels_for,
     policy_rule,
 )
@@ -74,32 +73,13 @@ RESTRICTED_CONTAINER = {
 known to run on a read-only one."""
 
 
-class Gateway(Protocol):
-    """What serving needs of the lab's gateway (a TraefikGateway)."""
-
-    pods: Pods
-
-    def url(self, name: str) -> str: ...
-
-    def route_to(
-        self,
-        name: str,
-        namespace: str,
-        service: str,
-        port: int,
-        parent: pulumi.Resource,
-        *,
-        labels: dict[str, str] | None = None,
-    ) -> pulumi.Resource: ...
-
-
 @dataclass
 class ModelServingArgs:
     controller_target: KubernetesTarget
     """The KServe controller's namespace (`kserve`: the names KServe's manifests expect)."""
     target: KubernetesTarget
     """Where models run; it must carry the gateway's routes label."""
-    gateway: Gateway
+    gateway: TraefikGateway
     cert_manager: pulumi.Resource
     """cert-manager's release: the controller's webhook certificate is a cert-manager Certificate."""
     model_name: str = "iris"
