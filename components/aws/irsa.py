@@ -67,32 +67,22 @@ def trust_policy(oidc_provider_arn: str, oidc_issuer: str, namespace: str, servi
     )
 
 
-def bucket_prefix_access_policy(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
-    """Read, write and delete objects under `prefix/` and list only that prefix: one tool's corner of the bucket."""
-    if not prefix or prefix.startswith("/") or prefix.endswith("/") or "*" in prefix:
+def bucket_access_policy(
+    bucket_arn: pulumi.Input[str], *, prefix: str | None = None, extra_object_actions: tuple[str, ...] = ()
+) -> pulumi.Output[str]:
+    """Read, write and delete objects, and list them: under `prefix/` only (one tool's corner of a shared
+    bucket), or in the whole bucket when one tool owns it (prefix None)."""
+    if prefix is not None and (not prefix or prefix.startswith("/") or prefix.endswith("/") or "*" in prefix):
         raise ValueError(f"prefix {prefix!r} must be a plain key prefix without leading or trailing '/' or '*'")
 
     def document(arn: str) -> str:
-        return json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "ListPrefix",
-                        "Effect": "Allow",
-                        "Action": "s3:ListBucket",
-                        "Resource": arn,
-                        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-                    },
-                    {
-                        "Sid": "ObjectsUnderPrefix",
-                        "Effect": "Allow",
-                        "Action": list(OBJECT_ACTIONS),
-                        "Resource": f"{arn}/{prefix}/*",
-                    },
-                ],
-            }
-        )
+        actions = [*OBJECT_ACTIONS, *extra_object_actions]
+        listing = {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn}
+        objects = {"Sid": "ObjectsInBucket", "Effect": "Allow", "Action": actions, "Resource": f"{arn}/*"}
+        if prefix is not None:
+            listing |= {"Sid": "ListPrefix", "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}}
+            objects |= {"Sid": "ObjectsUnderPrefix", "Resource": f"{arn}/{prefix}/*"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [listing, objects]})
 
     return pulumi.Output.from_input(bucket_arn).apply(document)
 

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.artifact_bucket import ArtifactBucket
-from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
 from components.mlops.mlflow import ARTIFACT_PREFIX, NAME, mlflow_service
 from components.workloads.kubernetes_service import (
@@ -61,7 +61,7 @@ class MlflowOnEks(pulumi.ComponentResource):
                 oidc_issuer=args.oidc_issuer,
                 namespace=target.name,
                 service_account=NAME,
-                policy_json=bucket_prefix_access_policy(args.bucket.bucket_arn, ARTIFACT_PREFIX),
+                policy_json=bucket_access_policy(args.bucket.bucket_arn, prefix=ARTIFACT_PREFIX),
             ),
             opts=child,
         )

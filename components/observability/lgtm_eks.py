@@ -9,7 +9,6 @@ Kubernetes renderer, exports straight to the stores; Grafana is reached through 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -17,7 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
-from components.aws.irsa import OBJECT_ACTIONS, IrsaRole, IrsaRoleArgs
+from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
 from components.observability import alerts, dashboards, grafana, loki, mimir, tempo
 from components.observability import lgtm_eks_values as values
@@ -88,30 +87,6 @@ def alloy_destinations(namespace: str) -> tuple[Allow, ...]:
         Allow(Pods(namespace, "mimir"), values.MIMIR_HTTP_PORT),
         Allow(Pods(namespace, "loki"), loki.HTTP_PORT),
     )
-
-
-def store_bucket_policy(
-    bucket_arn: pulumi.Input[str], extra_object_actions: tuple[str, ...] = ()
-) -> pulumi.Output[str]:
-    """List, read, write and delete in one bucket, which belongs to one store alone."""
-
-    def document(arn: str) -> str:
-        return json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Sid": "ListBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn},
-                    {
-                        "Sid": "ObjectsInBucket",
-                        "Effect": "Allow",
-                        "Action": [*OBJECT_ACTIONS, *extra_object_actions],
-                        "Resource": f"{arn}/*",
-                    },
-                ],
-            }
-        )
-
-    return pulumi.Output.from_input(bucket_arn).apply(document)
 
 
 @dataclass
@@ -231,7 +206,7 @@ class LgtmOnEks(pulumi.ComponentResource):
                 oidc_issuer=args.oidc_issuer,
                 namespace=self.namespace,
                 service_account=store,
-                policy_json=store_bucket_policy(self.buckets[store].bucket_arn, extra),
+                policy_json=bucket_access_policy(self.buckets[store].bucket_arn, extra_object_actions=extra),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

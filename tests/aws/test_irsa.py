@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
+from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_access_policy
 from tests.aws.support import ACCOUNT, AwsRun, run_aws
 
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF"
@@ -30,7 +30,7 @@ def mlflow_role(**changes) -> AwsRun:
     """The role MLflow would get, with read-write access to the bucket's `mlflow/` prefix unless changed."""
 
     def program():
-        changes.setdefault("policy_json", bucket_prefix_access_policy(BUCKET_ARN, "mlflow"))
+        changes.setdefault("policy_json", bucket_access_policy(BUCKET_ARN, prefix="mlflow"))
         IrsaRole("mlflow", irsa_args(**changes))
 
     return run_aws(program)
@@ -93,7 +93,7 @@ def test_prefix_policy_lists_and_touches_objects_under_the_prefix_only():
 @pytest.mark.parametrize("prefix", ["", "/mlflow", "mlflow/", "ml*", "*"])
 def test_prefix_must_be_plain(prefix):
     with pytest.raises(ValueError, match="must be a plain key prefix"):
-        bucket_prefix_access_policy(BUCKET_ARN, prefix)
+        bucket_access_policy(BUCKET_ARN, prefix=prefix)
 
 
 @pytest.mark.parametrize(

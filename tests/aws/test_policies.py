@@ -18,7 +18,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from components.aws.eks import EksCluster
-from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_prefix_access_policy
+from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.aws.network import Network, NetworkArgs
 from policies.llm_infra_lab_policies import POLICIES
 from policies.llm_infra_lab_policies import aws as aws_policies
@@ -45,7 +45,7 @@ def platform() -> AwsRun:
                 oidc_issuer=cluster.oidc_issuer,
                 namespace="mlops",
                 service_account="mlflow",
-                policy_json=bucket_prefix_access_policy(bucket.bucket_arn, "mlflow"),
+                policy_json=bucket_access_policy(bucket.bucket_arn, prefix="mlflow"),
             ),
         )
 
