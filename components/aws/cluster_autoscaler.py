@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs
 from components.workloads import restricted
+from components.workloads.helm import chart_release
 
 CHART = "cluster-autoscaler"
 CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -162,17 +162,14 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         )
         self.memory_mib = MEMORY_MIB
         self.values = _values(args, self.role.role_arn)
-        self.release = k8s.helm.v3.Release(
+        self.release = chart_release(
             name,
-            name=CHART,
+            release=CHART,
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPOSITORY},
+            repository=CHART_REPOSITORY,
             namespace=NAMESPACE,
             values=self.values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"roleArn": self.role.role_arn, "release": self.release.name})

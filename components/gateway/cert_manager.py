@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import GATEWAY, HTTP_LISTENER
 from components.workloads import restricted
+from components.workloads.helm import chart_release
 from components.workloads.kubernetes_service import PART_OF, KubernetesTarget
 
 CHART = "oci://quay.io/jetstack/charts/cert-manager"
@@ -58,16 +59,12 @@ class CertManager(pulumi.ComponentResource):
         _check_email(args.email)
         self.namespace = args.target.name
         self.values = _values()
-        self.release = k8s.helm.v3.Release(
+        self.release = chart_release(
             NAME,
-            name=NAME,
             chart=CHART,
             version=CHART_VERSION,
             namespace=args.target.namespace.metadata.name,
             values=self.values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[args.gateway_api_crds] if args.gateway_api_crds else None
             ),

@@ -24,6 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.workloads import restricted
+from components.workloads.helm import chart_release
 from components.workloads.kubernetes_service import PART_OF, KubernetesTarget, Pods, labels_for
 from components.workloads.spec import ServiceSpec
 
@@ -107,17 +108,13 @@ class TraefikGateway(pulumi.ComponentResource):
         self.crds = k8s.yaml.v2.ConfigFile(
             "gateway-api-crds", file=GATEWAY_API_CRDS, opts=pulumi.ResourceOptions(parent=self)
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = chart_release(
             NAME,
-            name=NAME,
             chart=CHART,
             version=CHART_VERSION,
-            repository_opts={"repo": CHART_REPOSITORY},
+            repository=CHART_REPOSITORY,
             namespace=args.target.namespace.metadata.name,
             values=self.values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
         )
         self.gateway = k8s.apiextensions.CustomResource(

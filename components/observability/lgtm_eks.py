@@ -22,6 +22,7 @@ from components.observability import alerts, dashboards, grafana, loki, mimir, t
 from components.observability import lgtm_eks_values as values
 from components.observability.alloy import MEMORY_MIB as ALLOY_MEMORY_MIB
 from components.observability.alloy_kubernetes import AlloyOnKubernetes, AlloyOnKubernetesArgs, cluster_alloy_to_stores
+from components.workloads.helm import chart_release
 from components.workloads.kubernetes_service import Allow, KubernetesTarget, Pods, labels_for
 from components.workloads.spec import ServiceSpec
 
@@ -243,16 +244,13 @@ class LgtmOnEks(pulumi.ComponentResource):
 
     def _release(self, release: str, target: KubernetesTarget, depends_on: list) -> k8s.helm.v3.Release:
         chart = CHARTS[release]
-        return k8s.helm.v3.Release(
+        return chart_release(
             release,
-            name=release,
             chart=chart.name,
             version=chart.version,
-            repository_opts={"repo": chart.repository},
+            repository=chart.repository,
             namespace=target.namespace.metadata.name,
             values=self.values[release],
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

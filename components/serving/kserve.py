@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import TraefikGateway
 from components.workloads import restricted
+from components.workloads.helm import chart_release
 from components.workloads.kubernetes_service import (
     DNS_RULE,
     Allow,
@@ -105,27 +106,21 @@ class ModelServing(pulumi.ComponentResource):
         self.model_name = args.model_name
         self.predictor_service = f"{args.model_name}-predictor"
         controller_namespace = args.controller_target.namespace.metadata.name
-        self.crds = k8s.helm.v3.Release(
+        self.crds = chart_release(
             "kserve-crd",
-            name="kserve-crd",
             chart=CRD_CHART,
             version=KSERVE_VERSION,
             namespace=controller_namespace,
-            atomic=True,
-            cleanup_on_fail=True,
+            timeout=None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.values = controller_values()
-        self.release = k8s.helm.v3.Release(
+        self.release = chart_release(
             "kserve",
-            name="kserve",
             chart=CONTROLLER_CHART,
             version=KSERVE_VERSION,
             namespace=controller_namespace,
             values=self.values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, args.cert_manager]),
         )
         metadata = {
