@@ -14,7 +14,7 @@ import pulumi
 
 from components.aws.cost import PRICES
 from components.aws.eks import CAPACITY_TYPES
-from components.gateway.cert_manager import REFUSED_EMAIL_DOMAINS
+from components.gateway.cert_manager import ACME_SERVERS, REFUSED_EMAIL_DOMAINS
 from components.workloads.agent import LlmBackend
 from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
 
@@ -26,7 +26,7 @@ class ConfigError(pulumi.RunError):
 
 
 LLM_PROVIDERS = ("simulated", "anthropic", "openai")
-ACME_ENVIRONMENTS = ("staging", "production")
+ACME_ENVIRONMENTS = tuple(ACME_SERVERS)
 _EMAIL = re.compile(r"[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
