@@ -239,15 +239,7 @@ def inventory(
 ) -> cost.CostInventory:
     """What the platform phase pays for, plus what a later phase adds."""
     config = base.config
-    pools = (
-        cost.NodePool(
-            instance_type=config.node_instance_types[0],
-            capacity_type=config.node_capacity_type,
-            count=config.node_desired,
-            disk_gib=config.node_disk_gib,
-        ),
-        *node_pools,
-    )
+    pools = (node_pool(config, config.node_desired), *node_pools)
     nat = base.network.nat_gateway_count
     return cost.CostInventory(
         region=config.region,
@@ -261,6 +253,17 @@ def inventory(
         s3_gb=EXPECTED_ARTIFACT_GB + s3_gb,
         volume_gib=volume_gib,
         kms_keys=1,
+    )
+
+
+def node_pool(config: AwsSettings, count: int, group: str | None = None) -> cost.NodePool:
+    """A node group as the cost model counts it: priced as its first instance type."""
+    return cost.NodePool(
+        instance_type=config.node_instance_types[0],
+        capacity_type=config.node_capacity_type,
+        count=count,
+        disk_gib=config.node_disk_gib,
+        group=group,
     )
 
 

@@ -95,6 +95,8 @@ def build(settings: Settings) -> ProductionPhase:
     )
     # The additions wait for their nodes; what the platform phase has keeps its options.
     on_nodes = pulumi.ResourceOptions.merge(base.on_cluster, pulumi.ResourceOptions(depends_on=[workload_nodes]))
+    # Workloads with claims wait for the StorageClass too.
+    on_nodes_with_storage = pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage]))
     ClusterAutoscaler(
         "cluster-autoscaler",
         ClusterAutoscalerArgs(
@@ -159,7 +161,7 @@ def build(settings: Settings) -> ProductionPhase:
             llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
             log_namespaces=(agents_ns, base.mlops_namespace, base.gateway_namespace, serving_ns),
         ),
-        opts=pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage])),
+        opts=on_nodes_with_storage,
     )
     image = ContainerImage(
         "agent-image",
@@ -182,7 +184,7 @@ def build(settings: Settings) -> ProductionPhase:
             gateway=gateway.pods,
             scaling=AGENT_SCALING,
         ),
-        opts=pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage, metrics])),
+        opts=pulumi.ResourceOptions.merge(on_nodes_with_storage, pulumi.ResourceOptions(depends_on=[metrics])),
     )
     for agent in agents.agents:
         gateway.route(agent.name, agent, "http", parent=agents)
@@ -201,15 +203,7 @@ def build(settings: Settings) -> ProductionPhase:
     estimate = cost.estimate(
         platform.inventory(
             base,
-            node_pools=(
-                cost.NodePool(
-                    instance_type=config.node_instance_types[0],
-                    capacity_type=config.node_capacity_type,
-                    count=sizes.desired,
-                    disk_gib=config.node_disk_gib,
-                    group="workloads",
-                ),
-            ),
+            node_pools=(platform.node_pool(config, sizes.desired, group="workloads"),),
             rds_instances=(cost.RdsInstance(production.db_instance_class, production.db_storage_gib),),
             s3_gb=EXPECTED_TELEMETRY_GB,
             # Loki, Tempo and Mimir's ingester keep their write-ahead logs on claims.
