@@ -25,8 +25,10 @@ from components.workloads.kubernetes_service import KubernetesTarget, namespace
 from components.workloads.spec import ServiceSpec
 from stacks.settings import AwsSettings, Settings
 
-KUBERNETES_VERSION = "1.35"
-"""In standard support until early 2027 (1.34's ends on 2 December 2026)."""
+KUBERNETES_VERSION = "1.36"
+"""In EKS standard support until 2 August 2027 (1.35's ends on 27 March 2027), the newest minor with a
+Cluster Autoscaler release to match. The cluster's support policy is STANDARD: at the end of standard
+support EKS upgrades it to the next minor rather than bill extended support (README, "End of support")."""
 STORAGE_CLASS = "gp3-retain"
 NLB_ANNOTATIONS = {
     # The in-tree AWS cloud provider's network load balancer: one per Service, no controller to run.
@@ -43,6 +45,8 @@ class PlatformPhase:
     gateway: TraefikGateway
     mlflow: MlflowOnEks
     estimate: cost.CostEstimate
+    after_quickstop: cost.CostEstimate
+    """What the stack still costs once a quickstop has removed everything but the data."""
 
     @property
     def outputs(self) -> dict[str, pulumi.Input]:
@@ -55,8 +59,20 @@ class PlatformPhase:
             "dvcRemoteCommand": pulumi.Output.concat("dvc remote add -d lab s3://", bucket, f"/{DVC_PREFIX}"),
             "estimatedHourlyCostUsd": round(self.estimate.hourly_usd, 4),
             "estimatedMonthlyCostUsd": round(self.estimate.monthly_usd, 2),
-            "costBreakdown": {line.item: round(line.hourly_usd, 4) for line in self.estimate.lines},
+            "costBreakdown": breakdown(self.estimate),
+            "quickstopHourlyCostUsd": round(self.after_quickstop.hourly_usd, 4),
+            "quickstopCostBreakdown": breakdown(self.after_quickstop),
         }
+
+
+def breakdown(estimate: cost.CostEstimate) -> dict[str, float]:
+    return {line.item: round(line.hourly_usd, 4) for line in estimate.lines}
+
+
+def estimates(settings: Settings, inventory: cost.CostInventory) -> tuple[cost.CostEstimate, cost.CostEstimate]:
+    """The stack's cost while it runs, and after a quickstop."""
+    after = cost.after_quickstop(inventory, data_retained=settings.retain_data)
+    return cost.estimate(inventory), cost.estimate(after)
 
 
 @dataclass
@@ -92,13 +108,15 @@ def build(settings: Settings) -> PlatformPhase:
     base = foundation(settings)
     gateway = traefik_gateway(base, domain=None, tls=None)
     mlflow = mlflow_on_eks(base, gateway)
+    running, after_quickstop = estimates(settings, inventory(base, volume_gib=claimed_gib(mlflow.spec)))
     return PlatformPhase(
         network=base.network,
         cluster=base.cluster,
         bucket=base.bucket,
         gateway=gateway,
         mlflow=mlflow,
-        estimate=cost.estimate(inventory(base, volume_gib=claimed_gib(mlflow.spec))),
+        estimate=running,
+        after_quickstop=after_quickstop,
     )
 
 
@@ -139,6 +157,7 @@ def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundat
             node_disk_gib=config.node_disk_gib,
             addon_versions=addon_versions(cloud, ADDONS),
             autoscaled=autoscaled_nodes,
+            retain_logs=settings.retain_data,
         ),
         opts=on_cloud,
     )

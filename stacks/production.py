@@ -21,7 +21,7 @@ from components.gateway.cert_manager import CertManager, CertManagerArgs
 from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway
 from components.mlops.mlflow_eks import MlflowOnEks
 from components.observability import lgtm_eks_values as lgtm_values
-from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs
+from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
 from components.serving.kserve import ModelServing, ModelServingArgs
 from components.workloads.agent import agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
@@ -148,13 +148,14 @@ def build(settings: Settings) -> ProductionPhase:
     agents_ns = base.retained(lab_namespace(AGENTS_NAMESPACE, **routed))
     observability_ns = base.retained(lab_namespace(OBSERVABILITY_NAMESPACE, **routed))
     serving_ns = lab_namespace(SERVING_NAMESPACE, **routed)
+    store_prefix = f"{name}-{base.account}"
     lgtm = LgtmOnEks(
         "lgtm",
         LgtmOnEksArgs(
             target=observability_ns,
             gateway=gateway,
-            bucket_name_prefix=f"{name}-{base.account}",
-            retain=settings.retain_data,
+            buckets=store_buckets(store_prefix, settings.retain_data, base.on_cloud, moved_from="lgtm"),
+            role_name_prefix=store_prefix,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
             region=config.region,
@@ -200,7 +201,8 @@ def build(settings: Settings) -> ProductionPhase:
         opts=on_nodes,
     )
 
-    estimate = cost.estimate(
+    estimate, after_quickstop = platform.estimates(
+        settings,
         platform.inventory(
             base,
             node_pools=(platform.node_pool(config, sizes.desired, group="workloads"),),
@@ -208,11 +210,17 @@ def build(settings: Settings) -> ProductionPhase:
             s3_gb=EXPECTED_TELEMETRY_GB,
             # Loki, Tempo and Mimir's ingester keep their write-ahead logs on claims.
             volume_gib=platform.claimed_gib(mlflow.spec, agents.qdrant) + 3 * lgtm_values.WAL_GIB,
-        )
+        ),
     )
     return ProductionPhase(
         base=platform.PlatformPhase(
-            network=base.network, cluster=cluster, bucket=base.bucket, gateway=gateway, mlflow=mlflow, estimate=estimate
+            network=base.network,
+            cluster=cluster,
+            bucket=base.bucket,
+            gateway=gateway,
+            mlflow=mlflow,
+            estimate=estimate,
+            after_quickstop=after_quickstop,
         ),
         production=production,
         gateway=gateway,

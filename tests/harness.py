@@ -38,6 +38,11 @@ class Registered:
     retain_on_delete: bool
     protect: bool
     ignore_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    """URNs it depends on: `depends_on` and every input's source, as the engine records them."""
+    deleted_with: str = ""
+    former_parents: tuple[str, ...] = ()
+    """Parents named by its aliases: where the engine looks for it in the state when its URN has moved."""
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -193,6 +198,9 @@ class _RecordingMonitor(mocks.MockMonitor):
                     retain_on_delete=request.retainOnDelete,
                     protect=request.protect,
                     ignore_changes=tuple(request.ignoreChanges),
+                    dependencies=tuple(request.dependencies),
+                    deleted_with=request.deletedWith,
+                    former_parents=tuple(alias.spec.parentUrn for alias in request.aliases if alias.spec.parentUrn),
                 )
             )
         return response

@@ -20,7 +20,7 @@ import yaml
 
 from tests.harness import REPO, ProgramRun
 
-KUBERNETES_VERSION = "1.35.0"
+KUBERNETES_VERSION = "1.36.0"
 """The newest minor minikube and EKS both run in late 2026; schemas from kubernetes-validate."""
 CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
 NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")

@@ -163,6 +163,23 @@ class CostEstimate:
     prices_as_of: str = PRICES_AS_OF
 
 
+def after_quickstop(inventory: CostInventory, *, data_retained: bool) -> CostInventory:
+    """What still bills after a quickstop (`pulumi destroy --exclude-protected`): the data.
+
+    Databases and buckets are protected and stay with what they need (a VPC, subnets: free); claims' volumes
+    outlive the cluster through a Retain StorageClass. Compute, the control plane, load balancers, addresses
+    and the cluster's key go. With data not retained nothing is protected, and a quickstop is a teardown.
+    """
+    if not data_retained:
+        return CostInventory(region=inventory.region)
+    return CostInventory(
+        region=inventory.region,
+        rds_instances=inventory.rds_instances,
+        s3_gb=inventory.s3_gb,
+        volume_gib=inventory.volume_gib,
+    )
+
+
 def region_prices(region: str) -> RegionPrices:
     if region not in PRICES:
         raise ValueError(f"no prices for region {region!r}: add it to PRICES (known: {', '.join(sorted(PRICES))})")

@@ -9,6 +9,7 @@ Kubernetes renderer, exports straight to the stores; Grafana is reached through 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -36,12 +37,13 @@ class Chart:
 
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 CHARTS = {
-    "loki": Chart("loki", GRAFANA_COMMUNITY, "18.13.5"),
+    "loki": Chart("loki", GRAFANA_COMMUNITY, "18.11.0"),
     "tempo": Chart("tempo", GRAFANA_COMMUNITY, "3.0.0"),
     "mimir": Chart("mimir-distributed", "https://grafana.github.io/helm-charts", "6.2.0"),
-    "grafana": Chart("grafana", GRAFANA_COMMUNITY, "13.3.1"),
+    "grafana": Chart("grafana", GRAFANA_COMMUNITY, "12.11.1"),
 }
-"""Loki, Tempo and Grafana moved to grafana-community in 2026; Mimir's chart stays with Grafana."""
+"""Loki, Tempo and Grafana moved to grafana-community in 2026; Mimir's chart stays with Grafana. Each is the
+version whose values the tests check (../shared/charts), or says there why another is safe."""
 STORES = ("loki", "tempo", "mimir")
 TEMPO_S3_TAGGING = ("s3:GetObjectTagging", "s3:PutObjectTagging")
 """Tempo's documented minimum adds object tagging to what every store needs."""
@@ -90,17 +92,35 @@ def alloy_destinations(namespace: str) -> tuple[Allow, ...]:
     )
 
 
+def store_buckets(
+    name_prefix: str, retain: bool, opts: pulumi.ResourceOptions, *, moved_from: str | None = None
+) -> dict[str, ArtifactBucket]:
+    """A bucket per store, `<prefix>-loki-…`, `<prefix>-tempo-…`, `<prefix>-mimir-…` (S3 adds a unique suffix).
+
+    Made beside the stack, not inside it: a quickstop keeps every protected resource with its parents and
+    dependencies, and `LgtmOnEks` waits for nodes; a bucket under it would keep the cluster too.
+    `moved_from` names the component they were children of, so an existing stack keeps its buckets.
+    """
+    aliases = [pulumi.Alias(parent=pulumi.create_urn(moved_from, LgtmOnEks.TYPE))] if moved_from else None
+    return {
+        store: ArtifactBucket(
+            f"{store}-bucket",
+            ArtifactBucketArgs(name_prefix=f"{name_prefix}-{store}", retain=retain),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases)),
+        )
+        for store in STORES
+    }
+
+
 @dataclass
 class LgtmOnEksArgs:
     target: KubernetesTarget
     """The observability namespace; its storage_class holds the stores' write-ahead logs."""
     gateway: TraefikGateway
-    bucket_name_prefix: str
-    """Buckets are `<prefix>-loki-…`, `<prefix>-tempo-…`, `<prefix>-mimir-…` (S3 adds a unique suffix).
-
-    At most 30 characters: S3 leaves 37 to a bucket_prefix, IAM 38 to a role's name prefix.
-    """
-    retain: bool
+    buckets: Mapping[str, ArtifactBucket]
+    """Each store's bucket (`store_buckets`)."""
+    role_name_prefix: str
+    """Roles are `<prefix>-loki-…` and so on; at most 30 characters: IAM leaves 38 to a role's name prefix."""
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
     region: str
@@ -110,13 +130,18 @@ class LgtmOnEksArgs:
 
 
 class LgtmOnEks(pulumi.ComponentResource):
-    """Buckets, roles, four Helm releases, the rules and dashboards they load, Alloy, and Grafana's route."""
+    """Roles for the stores' buckets, four Helm releases, the rules and dashboards they load, Alloy, and
+    Grafana's route."""
+
+    TYPE = "llm-infra-lab:observability:LgtmOnEks"
 
     def __init__(self, name: str, args: LgtmOnEksArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llm-infra-lab:observability:LgtmOnEks", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
+        if set(args.buckets) != set(STORES):
+            raise ValueError(f"LgtmOnEks needs a bucket for each of {', '.join(STORES)}, got {', '.join(args.buckets)}")
         self.namespace = args.target.name
         urls = store_urls(self.namespace)
-        self.buckets = {store: self._bucket(store, args) for store in STORES}
+        self.buckets = dict(args.buckets)
         self.roles = {store: self._role(store, args) for store in STORES}
         storage_class = args.target.storage_class
 
@@ -189,20 +214,13 @@ class LgtmOnEks(pulumi.ComponentResource):
         )
         return self.alloy
 
-    def _bucket(self, store: str, args: LgtmOnEksArgs) -> ArtifactBucket:
-        return ArtifactBucket(
-            f"{store}-bucket",
-            ArtifactBucketArgs(name_prefix=f"{args.bucket_name_prefix}-{store}", retain=args.retain),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
     def _role(self, store: str, args: LgtmOnEksArgs) -> IrsaRole:
         """Assumable by the store's chart service account (named after its release) only."""
         extra = TEMPO_S3_TAGGING if store == "tempo" else ()
         return IrsaRole(
             store,
             IrsaRoleArgs(
-                name=f"{args.bucket_name_prefix[:30]}-{store}",
+                name=f"{args.role_name_prefix[:30]}-{store}",
                 oidc_provider_arn=args.oidc_provider_arn,
                 oidc_issuer=args.oidc_issuer,
                 namespace=self.namespace,
@@ -251,6 +269,7 @@ class LgtmOnEks(pulumi.ComponentResource):
             repository=chart.repository,
             namespace=target.namespace.metadata.name,
             values=self.values[release],
+            deleted_defaults=values.mimir_deleted_defaults() if release == "mimir" else None,
             timeout=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
         )

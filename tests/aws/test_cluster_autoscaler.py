@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from components.aws import cluster_autoscaler
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from policies.llm_infra_lab_policies.aws import wildcard_actions
+from stacks import platform
 from tests.aws.support import ACCOUNT, AwsRun, run_aws
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -29,7 +29,7 @@ def autoscaler_args(**changes) -> ClusterAutoscalerArgs:
         "oidc_provider_arn": OIDC_ARN,
         "oidc_issuer": ISSUER,
         "role_name": f"{CLUSTER}-cluster-autoscaler",
-        "kubernetes_version": "1.35",
+        "kubernetes_version": platform.KUBERNETES_VERSION,
     }
     return ClusterAutoscalerArgs(**{**fields, **changes})
 
@@ -72,8 +72,7 @@ def test_image_is_pinned_and_its_minor_is_the_clusters(values):
     image = values["image"]
     assert image["repository"] == "registry.k8s.io/autoscaling/cluster-autoscaler"
     assert re.fullmatch(r"v\d+\.\d+\.\d+", image["tag"])
-    assert image["tag"].startswith("v1.35.")
-    assert image["tag"] == cluster_autoscaler.IMAGE_TAG == "v1.35.2"
+    assert image["tag"].startswith(f"v{platform.KUBERNETES_VERSION}."), "the minor of the cluster it simulates"
 
 
 def test_finds_node_groups_by_this_clusters_tags_in_its_region(values):
@@ -162,15 +161,21 @@ def test_scale_down_is_not_blocked_by_system_pods_or_scratch_volumes(values):
     assert args["expander"] == "least-waste"
 
 
-@pytest.mark.parametrize("version", ["1.34", "1.36"])
+def neighbour_minors() -> list[str]:
+    major, minor = platform.KUBERNETES_VERSION.split(".")
+    return [f"{major}.{int(minor) - 1}", f"{major}.{int(minor) + 1}"]
+
+
+@pytest.mark.parametrize("version", neighbour_minors())
 def test_a_cluster_of_another_minor_is_refused(version):
-    with pytest.raises(ValueError, match=rf"is for Kubernetes 1\.35, the cluster runs {re.escape(version)}"):
+    expected = rf"is for Kubernetes {re.escape(platform.KUBERNETES_VERSION)}, the cluster runs {re.escape(version)}"
+    with pytest.raises(ValueError, match=expected):
         autoscaler_args(kubernetes_version=version)
 
 
 def test_a_malformed_kubernetes_version_is_refused():
     with pytest.raises(ValueError, match="must look like 1.35"):
-        autoscaler_args(kubernetes_version="v1.35.0")
+        autoscaler_args(kubernetes_version=f"v{platform.KUBERNETES_VERSION}.0")
 
 
 def test_a_role_name_iam_cannot_hold_is_refused():

@@ -95,12 +95,26 @@ def test_cluster_is_pinned_logged_and_encrypts_secrets_with_a_rotating_key():
     assert eks["roleArn"] == CLUSTER_ROLE_ARN
 
 
+def test_the_cluster_never_slides_into_paid_extended_support():
+    # EKS's default, EXTENDED, bills six times the control plane's price once the version ages out.
+    assert cluster().named(CLUSTER, "lab-cluster")["upgradePolicy"] == {"supportType": "STANDARD"}
+
+
 def test_control_plane_logs_expire_and_their_group_exists_before_the_cluster():
     run = cluster()
     logs = run.named("aws:cloudwatch/logGroup:LogGroup", "lab-control-plane-logs")
     assert logs["name"] == "/aws/eks/llm-lab/cluster"
     assert logs["retentionInDays"] == 7
     assert run.depends_on(run.named(CLUSTER, "lab-cluster"), logs)
+
+
+def test_the_log_group_outlives_the_cluster_unless_data_goes_too():
+    """EKS re-creates the group while the cluster is deleted: deleting it with the cluster breaks the next up."""
+    logs = cluster().named("aws:cloudwatch/logGroup:LogGroup", "lab-control-plane-logs")
+    assert (logs.protect, logs.retain_on_delete) == (True, True)
+    released = run_aws(lambda: EksCluster("lab", eks_args(retain_logs=False)), COMPUTED)
+    logs = released.named("aws:cloudwatch/logGroup:LogGroup", "lab-control-plane-logs")
+    assert (logs.protect, logs.retain_on_delete) == (False, False)
 
 
 def test_api_endpoint_is_public_only_to_the_configured_cidrs_and_private_inside_the_vpc():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 
 import pulumi
 import pytest
@@ -25,6 +26,7 @@ from components.observability.lgtm_eks import (
     LgtmOnEksArgs,
     alloy_spec,
     memory_requests_mib,
+    store_buckets,
     store_urls,
 )
 from components.workloads.kubernetes_service import Pods, namespace
@@ -48,8 +50,8 @@ BUCKET_GUARDS = (
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketPolicy:BucketPolicy",
 )
-EXPECTED_MEMORY_MIB = 3072
-EXPECTED_PODS = 11
+EXPECTED_MEMORY_MIB = 3168
+EXPECTED_PODS = 12
 
 
 def bucket_name(store: str) -> str:
@@ -58,13 +60,14 @@ def bucket_name(store: str) -> str:
 
 
 def lgtm_args(**changes) -> LgtmOnEksArgs:
+    """Arguments for a program that makes the stores' buckets first, as the production phase does."""
     opts = pulumi.ResourceOptions()
     observability = namespace(NAMESPACE, True, opts, **{ROUTES_LABEL: "true"})
     fields = {
         "target": dataclasses.replace(observability, storage_class="gp3-retain"),
         "gateway": tls_gateway(),
-        "bucket_name_prefix": PREFIX,
-        "retain": True,
+        "buckets": changes.pop("buckets", None) or store_buckets(PREFIX, True, opts),
+        "role_name_prefix": PREFIX,
         "oidc_provider_arn": OIDC_ARN,
         "oidc_issuer": ISSUER,
         "region": REGION,
@@ -113,13 +116,15 @@ def named(objects: list[dict], kind: str, name: str) -> dict:
 def test_every_chart_is_pinned_from_its_repository_into_the_observability_namespace(run):
     releases = {r.name: r for r in run.of_type(RELEASE) if r.name in CHARTS}
     assert releases.keys() == {"loki", "tempo", "mimir", "grafana"}
-    pinned = {name: (r["chart"], r["repositoryOpts"]["repo"], r["version"]) for name, r in releases.items()}
-    assert pinned == {
-        "loki": ("loki", "https://grafana-community.github.io/helm-charts", "18.13.5"),
-        "tempo": ("tempo", "https://grafana-community.github.io/helm-charts", "3.0.0"),
-        "mimir": ("mimir-distributed", "https://grafana.github.io/helm-charts", "6.2.0"),
-        "grafana": ("grafana", "https://grafana-community.github.io/helm-charts", "13.3.1"),
+    sources = {name: (r["chart"], r["repositoryOpts"]["repo"]) for name, r in releases.items()}
+    assert sources == {
+        "loki": ("loki", "https://grafana-community.github.io/helm-charts"),
+        "tempo": ("tempo", "https://grafana-community.github.io/helm-charts"),
+        "mimir": ("mimir-distributed", "https://grafana.github.io/helm-charts"),
+        "grafana": ("grafana", "https://grafana-community.github.io/helm-charts"),
     }
+    # Which version: tests/test_helm_values.py ties each pin to the chart data the values are checked against.
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", r["version"]) for r in releases.values())
     for name, release in releases.items():
         assert (release["name"], release["namespace"], release["atomic"]) == (name, NAMESPACE, True)
 
@@ -153,11 +158,29 @@ def test_each_store_has_its_own_bucket_with_every_artifact_bucket_guard_kept_and
 def test_a_prefix_too_long_for_a_store_bucket_is_refused():
     too_long = "a" * 31  # + "-mimir" passes S3's 37-character bucket_prefix budget
 
-    def program():
-        LgtmOnEks("lgtm", lgtm_args(bucket_name_prefix=too_long))
-
     with pytest.raises(ValueError, match="bucket name prefix"):
-        run_aws(program)
+        run_aws(lambda: store_buckets(too_long, True, pulumi.ResourceOptions()))
+
+
+def test_the_buckets_stand_apart_from_the_stack_so_a_quickstop_can_remove_the_cluster(run):
+    """Protected children keep their parent and what it waits for (the nodes, on EKS)."""
+    lgtm = run.named("llm-infra-lab:observability:LgtmOnEks", "lgtm")
+    for store in STORES:
+        assert run.named("llm-infra-lab:aws:ArtifactBucket", f"{store}-bucket").parent != lgtm.urn
+
+
+def test_buckets_moved_out_of_the_stack_keep_their_identity():
+    """A stack deployed when the buckets were the stack's children finds them under their old parent."""
+    run = run_aws(
+        lambda: LgtmOnEks(
+            "lgtm", lgtm_args(buckets=store_buckets(PREFIX, True, pulumi.ResourceOptions(), moved_from="lgtm"))
+        )
+    )
+    lgtm = run.named("llm-infra-lab:observability:LgtmOnEks", "lgtm")
+    # The mocks put the root stack's type in a top-level resource's URN; the engine leaves it out.
+    engine_urn = lgtm.urn.replace("pulumi:pulumi:Stack$", "")
+    for store in STORES:
+        assert run.named("llm-infra-lab:aws:ArtifactBucket", f"{store}-bucket").former_parents == (engine_urn,)
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -208,7 +231,7 @@ def test_loki_is_one_monolithic_pod_on_tsdb_v13_in_its_bucket_without_minio_gate
     assert config["commonConfig"] == {"replication_factor": 1}
     assert config["storage"] == {
         "type": "s3",
-        "bucketNames": dict.fromkeys(("chunks", "ruler", "admin"), bucket_name("loki")),
+        "bucketNames": dict.fromkeys(("chunks", "ruler"), bucket_name("loki")),
         "s3": {"region": REGION, "endpoint": f"s3.{REGION}.amazonaws.com"},
     }
     (period,) = config["schemaConfig"]["configs"]
@@ -256,16 +279,16 @@ def test_mimir_runs_the_classic_architecture_one_replica_each_with_blocks_in_its
         assert chart[component]["replicas"] == 1, component
     for zoned in ("ingester", "store_gateway"):
         assert chart[zoned]["zoneAwareReplication"]["enabled"] is False
-    for disabled in ("minio", "rollout_operator", "alertmanager", "overrides_exporter", "query_scheduler"):
+    for disabled in ("minio", "rollout_operator", "alertmanager", "overrides_exporter", "gateway"):
         assert chart[disabled]["enabled"] is False, disabled
-    assert chart["gateway"]["enabledNonEnterprise"] is False
 
 
 def test_every_store_expires_data_after_a_week(run):
     loki = chart_values(run, "loki")["loki"]
     assert loki["limits_config"]["retention_period"] == "168h"
     assert loki["compactor"] == {"retention_enabled": True, "delete_request_store": "s3"}
-    assert chart_values(run, "tempo")["tempo"]["retention"] == "168h"
+    overrides = chart_values(run, "tempo")["tempo"]["overrides"]["defaults"]
+    assert overrides["compaction"]["block_retention"] == "168h", "where Tempo 3's backend worker reads it"
     limits = chart_values(run, "mimir")["mimir"]["structuredConfig"]["limits"]
     assert limits["compactor_blocks_retention_period"] == "7d"
 
