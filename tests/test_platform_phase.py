@@ -108,7 +108,7 @@ def test_bucket_is_kept_and_named_for_dvc(run):
 def test_one_network_load_balancer_in_front_of_the_same_gateway(run, objects):
     release = run.named("kubernetes:helm.sh/v3:Release", "traefik")
     values = release["values"]
-    assert values["service"]["type"] == "LoadBalancer"
+    assert values["service"]["spec"]["type"] == "LoadBalancer", "chart 40 on reads the type under service.spec"
     assert values["service"]["annotations"] == platform.NLB_ANNOTATIONS
     (gateway,) = of_kind(objects, "Gateway")
     assert "hostname" not in gateway["spec"]["listeners"][0]

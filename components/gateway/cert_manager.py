@@ -31,6 +31,8 @@ ACME_SERVERS = {
 }
 MEMORY_MIB = {"controller": 128, "webhook": 64, "cainjector": 128, "startupapicheck": 64}
 """Per pod; startupapicheck is a post-install Job that exits once the webhook answers."""
+JSON_LOGS = {"format": "json"}
+"""Each component's logging block (Kubernetes' LoggingConfiguration), so Loki parses its lines."""
 CPU_REQUEST = "20m"
 CPU_LIMIT = "500m"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
@@ -128,20 +130,35 @@ def _values() -> dict:
     """CRDs installed and kept, Gateway API on, one replica of each pod, no Prometheus Operator objects."""
     return {
         "crds": {"enabled": True, "keep": True},
-        "global": {"logFormat": "json"},
         "config": {
             "apiVersion": "controller.config.cert-manager.io/v1alpha1",
             "kind": "ControllerConfiguration",
-            # The key every release since 1.15 reads; `gatewayAPI.enabled` (cert-manager PR 8732, July
-            # 2026) supersedes it in releases that contain that change and still reads this one.
-            "enableGatewayAPI": True,
+            "logging": JSON_LOGS,
+            # 1.21's key (its values.yaml documents it); the older `enableGatewayAPI` is deprecated.
+            "gatewayAPI": {"enabled": True},
         },
         # A deleted Certificate leaves its Secret: re-issuing would spend Let's Encrypt's rate limits.
         "enableCertificateOwnerRef": False,
         "prometheus": {"servicemonitor": {"enabled": False}},
         "replicaCount": 1,
         **_component(MEMORY_MIB["controller"]),
-        "webhook": {"replicaCount": 1, **_component(MEMORY_MIB["webhook"])},
-        "cainjector": {"replicaCount": 1, **_component(MEMORY_MIB["cainjector"])},
+        "webhook": {
+            "replicaCount": 1,
+            "config": {
+                "apiVersion": "webhook.config.cert-manager.io/v1alpha1",
+                "kind": "WebhookConfiguration",
+                "logging": JSON_LOGS,
+            },
+            **_component(MEMORY_MIB["webhook"]),
+        },
+        "cainjector": {
+            "replicaCount": 1,
+            "config": {
+                "apiVersion": "cainjector.config.cert-manager.io/v1alpha1",
+                "kind": "CAInjectorConfiguration",
+                "logging": JSON_LOGS,
+            },
+            **_component(MEMORY_MIB["cainjector"]),
+        },
         "startupapicheck": _component(MEMORY_MIB["startupapicheck"]),
     }

@@ -30,8 +30,8 @@ from components.workloads.spec import ServiceSpec
 
 CHART = "traefik"
 CHART_REPOSITORY = "https://traefik.github.io/charts"
-CHART_VERSION = "41.5.0"
-"""Traefik v3.7."""
+CHART_VERSION = "41.3.0"
+"""Traefik v3.7.11; the version whose values and schema the tests check (../shared/charts)."""
 GATEWAY_API_VERSION = "v1.5.1"
 """The last CRD set Traefik's chart shipped itself, so the one its controller was tested with."""
 GATEWAY_API_CRDS = (
@@ -270,7 +270,7 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "gateway": {"enabled": False},
         "ingressClass": {"enabled": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
-        "service": {"type": args.service_type, "annotations": args.service_annotations or {}},
+        "service": {"spec": {"type": args.service_type}, "annotations": args.service_annotations or {}},
         "ports": {
             "web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT},
             "websecure": (
@@ -283,6 +283,7 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "podSecurityContext": restricted.pod(65532),
         "securityContext": restricted.CONTAINER,
         "resources": restricted.resources(MEMORY_MIB, "100m", "1"),
-        "logs": {"general": {"format": "json"}, "access": {"enabled": True, "format": "json"}},
-        "globalArguments": ["--global.checknewversion=false", "--global.sendanonymoususage=false"],
+        "log": {"format": "json"},
+        "accessLog": {"enabled": True, "format": "json"},
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
     }

@@ -21,9 +21,8 @@ from components.observability import tempo as tempo_module
 from components.workloads import restricted
 from components.workloads.spec import go_memory_limit
 
-RETENTION = "168h"
-"""Logs, traces and metrics alike: a week, as the Docker stack keeps logs."""
 MIMIR_RETENTION = "7d"
+"""Metrics, like logs and traces: a week."""
 WAL_GIB = 5
 CPU_REQUEST = "100m"
 CPU_LIMIT = "1"
@@ -34,11 +33,20 @@ MIMIR_COMPONENTS_MIB = {
     "ingester": 512,
     "querier": 256,
     "query_frontend": 128,
+    "query_scheduler": 96,
     "store_gateway": 192,
     "compactor": 192,
     "ruler": 192,
 }
-"""The classic architecture's smallest set: one replica each, no Kafka, alertmanager or gateway."""
+"""The classic architecture's smallest set: one replica each, no Kafka, alertmanager or gateway. The
+query-scheduler stays: since chart 6.0 the query-frontend and queriers always go through it."""
+MIMIR_CLASSIC_ARCHITECTURE = {
+    "ingest_storage": {"kafka": {"address": None, "topic": None, "auto_create_topic_default_partitions": None}},
+    "distributor": {"remote_timeout": None},
+    "ingester": {"push_grpc_method_enabled": None},
+}
+"""The chart's own classic-architecture.yaml: its ingest-storage defaults deleted from the structured config,
+so Mimir's defaults apply again (above all, ingesters accept the distributors' gRPC pushes)."""
 GRAFANA_DASHBOARDS = "llm-infra-lab"
 """The dashboard provider, and the directory under /var/lib/grafana/dashboards it reads."""
 ADMIN_USER_KEY = "admin-user"
@@ -98,7 +106,7 @@ def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
             "schemaConfig": schema,
             "storage": {
                 "type": "s3",
-                "bucketNames": {"chunks": bucket.name, "ruler": bucket.name, "admin": bucket.name},
+                "bucketNames": {"chunks": bucket.name, "ruler": bucket.name},
                 "s3": {"region": bucket.region, "endpoint": bucket.endpoint},
             },
             "limits_config": local["limits_config"],
@@ -141,7 +149,6 @@ def tempo(bucket: StoreBucket, storage_class: str | None, metrics_remote_write: 
             "tag": tempo_module.IMAGE.tag,
             "reportingEnabled": local["usage_report"]["reporting_enabled"],
             "streamOverHttpEnabled": local["stream_over_http_enabled"],
-            "retention": RETENTION,
             "receivers": {
                 # The chart's own Jaeger receivers stay: a receiver with no protocol fails validation.
                 "otlp": local["distributor"]["receivers"]["otlp"],
@@ -170,17 +177,19 @@ def tempo(bucket: StoreBucket, storage_class: str | None, metrics_remote_write: 
 
 
 def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str) -> dict:
-    """mimir-distributed in its classic-architecture preset, one replica per component, blocks in S3.
+    """mimir-distributed in its classic architecture, one replica per component, blocks in S3.
 
-    The ruler reads the lab's rule files from a ConfigMap (local ruler storage, read-only), the
-    same files the Docker stack's Mimir loads.
+    Delete MIMIR_CLASSIC_ARCHITECTURE from its structured config too (`mimir_deleted_defaults`). The ruler
+    reads the lab's rule files from a ConfigMap (local ruler storage, read-only), the same files the Docker
+    stack's Mimir loads.
     """
     local = mimir_module.config()
     components = {
         component: {
             "replicas": 1,
             "resources": resources(memory_mib),
-            "extraEnv": [{"name": "GOMEMLIMIT", "value": go_memory_limit(memory_mib)}],
+            # The chart reads `env` per component (and `global.extraEnv`); `extraEnv` only in 5.x.
+            "env": [{"name": "GOMEMLIMIT", "value": go_memory_limit(memory_mib)}],
             "containerSecurityContext": CONTAINER_SECURITY,
         }
         for component, memory_mib in MIMIR_COMPONENTS_MIB.items()
@@ -194,6 +203,8 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
     components["store_gateway"] |= {"zoneAwareReplication": {"enabled": False}, "persistentVolume": {"enabled": False}}
     components["compactor"] |= {"persistentVolume": {"enabled": False}}
     components["ruler"] |= {
+        # The chart's 1 GiB ballast would sit above GOMEMLIMIT and keep the collector running; off.
+        "memBallastSizeBytes": 0,
         "extraVolumes": [{"name": "rules", "configMap": {"name": rules_config_map}}],
         "extraVolumeMounts": [
             {
@@ -210,16 +221,8 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
         "mimir": {
             "structuredConfig": {
                 "multitenancy_enabled": local["multitenancy_enabled"],
-                # The chart's classic-architecture.yaml: distributors push straight to ingesters.
-                "ingest_storage": {
-                    "enabled": False,
-                    "kafka": {"address": None, "topic": None, "auto_create_topic_default_partitions": None},
-                },
-                "distributor": {"remote_timeout": None},
-                "ingester": {
-                    "push_grpc_method_enabled": None,
-                    "ring": {"replication_factor": local["ingester"]["ring"]["replication_factor"]},
-                },
+                "ingest_storage": {"enabled": False},
+                "ingester": {"ring": {"replication_factor": local["ingester"]["ring"]["replication_factor"]}},
                 "store_gateway": local["store_gateway"],
                 "common": {
                     "storage": {
@@ -239,9 +242,13 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
         "rollout_operator": {"enabled": False},
         "alertmanager": {"enabled": False},
         "overrides_exporter": {"enabled": False},
-        "query_scheduler": {"enabled": False},
-        "gateway": {"enabledNonEnterprise": False},
+        "gateway": {"enabled": False},
     }
+
+
+def mimir_deleted_defaults() -> dict:
+    """What the Mimir release deletes from the chart's defaults (Helm removes a key set to null)."""
+    return {"mimir": {"structuredConfig": MIMIR_CLASSIC_ARCHITECTURE}}
 
 
 def grafana(

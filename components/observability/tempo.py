@@ -19,6 +19,9 @@ DATA_PATH = "/var/tempo"
 MEMORY_MIB = 448
 # Exemplars carry the trace id under this label; the metrics datasource links it to Tempo.
 TRACE_ID_LABEL = "trace_id"
+RETENTION = "168h"
+"""A week, as the lab keeps logs. Tempo 3's backend worker reads it from the tenant overrides (its own default
+is 14 days); the block_retention of other config blocks no longer applies retention."""
 
 
 def config(metrics_remote_write: str) -> dict:
@@ -54,7 +57,8 @@ def config(metrics_remote_write: str) -> dict:
                 "metrics_generator": {
                     "processors": ["service-graphs", "span-metrics"],
                     "trace_id_label_name": TRACE_ID_LABEL,
-                }
+                },
+                "compaction": {"block_retention": RETENTION},
             }
         },
         "usage_report": {"reporting_enabled": False},

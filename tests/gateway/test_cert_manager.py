@@ -69,7 +69,7 @@ def test_gateway_api_support_is_on_and_starts_after_the_gateway_api_crds(lab, va
         "controller.config.cert-manager.io/v1alpha1",
         "ControllerConfiguration",
     )
-    assert config["enableGatewayAPI"] is True and "gatewayAPI" not in config
+    assert config["gatewayAPI"] == {"enabled": True} and "enableGatewayAPI" not in config, "1.21's key"
     release = lab.named(RELEASE, "cert-manager")
     crds = lab.named("kubernetes:yaml/v2:ConfigFile", "gateway-api-crds")
     assert lab.depends_on(release, crds), "cert-manager checks for the Gateway API CRDs when it starts"

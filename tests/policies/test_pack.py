@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import pulumi
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policies.llm_infra_lab_policies import PACK_NAME, POLICIES
@@ -55,8 +57,19 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
 
 def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
-    struct.update(values)
+    struct.update(_wire(values))
     return struct
+
+
+def _wire(value: Any) -> Any:
+    """Values as the engine sends them: an asset is an object carrying the asset signature."""
+    if isinstance(value, pulumi.StringAsset):
+        return {rpc._special_sig_key: rpc._special_asset_sig, "text": value.text}
+    if isinstance(value, dict):
+        return {key: _wire(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wire(item) for item in value]
+    return value
 
 
 def _options(resource: Registered) -> analyzer_pb2.AnalyzerResourceOptions:
