@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from components.aws import cost
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
-from components.aws.eks import ADDONS, EksCluster, EksClusterArgs, deployer_principal_arn
+from components.aws.eks import ADDONS, EksCluster, EksClusterArgs
 from components.aws.network import Network, NetworkArgs
 from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
@@ -148,7 +148,7 @@ def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundat
             kubernetes_version=KUBERNETES_VERSION,
             subnet_ids=network.public_subnet_ids,
             endpoint_public_access_cidrs=config.api_allowed_cidrs,
-            admin_principal_arn=deployer_principal_arn(cloud),
+            admin_principal_arn=config.cluster_admin_arn,
             node_instance_types=config.node_instance_types,
             node_capacity_type=config.node_capacity_type,
             node_min=config.node_min,

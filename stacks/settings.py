@@ -14,7 +14,7 @@ import pulumi
 
 from components.aws.cost import PRICES
 from components.aws.eks import CAPACITY_TYPES
-from components.gateway.cert_manager import ACME_SERVERS, REFUSED_EMAIL_DOMAINS
+from components.gateway.cert_manager import ACME_SERVERS, acme_contact_problem
 from components.workloads.agent import LlmBackend
 from stacks.catalog import PHASES, STACKS, Phase, phase_named, phases_for
 
@@ -27,7 +27,7 @@ class ConfigError(pulumi.RunError):
 
 LLM_PROVIDERS = ("simulated", "anthropic", "openai")
 ACME_ENVIRONMENTS = tuple(ACME_SERVERS)
-_EMAIL = re.compile(r"[^@\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
+_IAM_PRINCIPAL = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]{1,512}")
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -49,6 +49,8 @@ class AwsSettings:
     availability_zones: int
     nat_gateway: bool
     api_allowed_cidrs: tuple[str, ...]
+    cluster_admin_arn: str
+    """Named in the stack, not looked up from whoever runs it: a preview under another role replaces nothing."""
     node_instance_types: tuple[str, ...]
     node_capacity_type: str
     node_min: int
@@ -205,12 +207,23 @@ class _Reader:
             )
         return NodeGroupSize(low, desired, high)
 
-    def email(self, key: str, example: str) -> str:
+    def acme_contact(self, key: str, example: str) -> str:
         value = self.string(key, example)
-        if value and not _EMAIL.fullmatch(value.lower()):
-            self.problem(key, f"{key} must be an e-mail address like {example}, got {value!r}", example)
-        elif value.lower().rpartition("@")[2] in REFUSED_EMAIL_DOMAINS:
-            self.problem(key, f"{key} {value!r}: Let's Encrypt refuses addresses at that domain", example)
+        if value and (problem := acme_contact_problem(value)):
+            self.problem(key, f"{key} {value!r} {problem}; give a mailbox you read, like {example}", example)
+        return value
+
+    def iam_principal(self, key: str, example: str) -> str:
+        value = self.string(key, example)
+        if ":assumed-role/" in value:
+            self.problem(
+                key,
+                f"{key} {value!r} is a role session; give the role itself, like {example} "
+                "(aws iam get-role --role-name <role> --query Role.Arn --output text)",
+                example,
+            )
+        elif value and not _IAM_PRINCIPAL.fullmatch(value):
+            self.problem(key, f"{key} must be an IAM user or role ARN like {example}, got {value!r}", example)
         return value
 
     def ip_address(self, key: str, example: str) -> str:
@@ -318,6 +331,7 @@ def _aws(reader: _Reader) -> AwsSettings:
         availability_zones=reader.integer("availabilityZones", "2", 2, 3),
         nat_gateway=reader.boolean("natGateway", "false"),
         api_allowed_cidrs=allowed,
+        cluster_admin_arn=reader.iam_principal("clusterAdminArn", "arn:aws:iam::123456789012:role/lab-admin"),
         node_instance_types=instance_types,
         node_capacity_type=reader.choice("nodeCapacityType", CAPACITY_TYPES),
         node_min=nodes.minimum,
@@ -341,7 +355,7 @@ def _production(reader: _Reader, region: str) -> ProductionSettings:
         reader.problem("domain", f"domain must be a public DNS name you control, got {domain!r}", "lab.example.com")
     return ProductionSettings(
         domain=domain,
-        acme_email=reader.email("acmeEmail", "you@your-domain.dev"),
+        acme_email=reader.acme_contact("acmeEmail", "you@your-domain.dev"),
         acme_environment=reader.choice("acmeEnvironment", ACME_ENVIRONMENTS),
         db_instance_class=instance_class,
         db_storage_gib=reader.integer("dbStorageGib", "20", 20, 1000),

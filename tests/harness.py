@@ -149,13 +149,6 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             arn = f"arn:aws:sts::{account}:assumed-role/lab-admin/alice"
             return {"id": account, "accountId": account, "arn": arn, "userId": "AROAEXAMPLEROLEID:alice"}
-        if args.token == "aws:iam/getSessionContext:getSessionContext":
-            arn = args.args["arn"]
-            if ":assumed-role/" not in arn:
-                return {"id": arn, "arn": arn, "issuerArn": arn}
-            role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
-            issuer = f"arn:aws:iam::{arn.split(':')[4]}:role/{role}"
-            return {"id": arn, "arn": arn, "issuerArn": issuer, "issuerName": role, "sessionName": session}
         if args.token == "aws:index/getRegion:getRegion":
             return {"id": region, "region": region, "name": region, "endpoint": f"ec2.{region}.amazonaws.com"}
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
@@ -207,7 +200,12 @@ class _RecordingMonitor(mocks.MockMonitor):
 
 
 OPERATOR_CONFIG = {
-    "dev": {"apiAllowedCidrs": "203.0.113.10/32", "domain": "lab.example.com", "acmeEmail": "ops@llm-infra-lab.dev"}
+    "dev": {
+        "apiAllowedCidrs": "203.0.113.10/32",
+        "clusterAdminArn": "arn:aws:iam::123456789012:role/lab-admin",
+        "domain": "lab.example.com",
+        "acmeEmail": "ops@llm-infra-lab.dev",
+    }
 }
 """What a person sets before a stack's first `pulumi up` (README), set here as they would."""
 

@@ -18,7 +18,7 @@ from stacks import platform
 from tests.aws.support import run_aws
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
-from tests.harness import REPO, ProgramRun, failed_stack
+from tests.harness import REPO, ProgramRun, _Mocks, failed_stack, run_program
 from tests.k8s_view import manifests, of_kind, schema_errors, workloads
 
 TARGET_HOURLY_USD = 0.20
@@ -169,3 +169,19 @@ def test_invalid_platform_config_is_rejected_before_any_resource(overrides, expe
     assert expected in str(run.error)
     assert "fix: pulumi config set" in str(run.error)
     assert run.resources == []
+
+
+def test_the_cluster_admin_is_the_setting_not_whoever_runs_the_program(monkeypatch):
+    """A preview under CI's read-only role must not show the admin's access entry being replaced."""
+    call = _Mocks.call
+
+    def other_caller(self, args):
+        result = call(self, args)
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            result = {**result, "arn": "arn:aws:sts::123456789012:assumed-role/ci-preview/run-1"}
+        return result
+
+    monkeypatch.setattr(_Mocks, "call", other_caller)
+    run = run_program(lambda: runpy.run_path(str(REPO / "__main__.py")), "dev", {"phase": "platform"})
+    entry = run.raise_error().named("aws:eks/accessEntry:AccessEntry", "eks-admin")
+    assert entry["principalArn"] == "arn:aws:iam::123456789012:role/lab-admin"

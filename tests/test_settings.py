@@ -72,9 +72,10 @@ def test_default_local_config_is_valid():
         (
             "dev",
             {"phase": "production", "acmeEmail": "ops@example.org"},
-            ["Let's Encrypt refuses addresses at that domain", "llm-infra-lab:acmeEmail you@your-domain.dev"],
+            ["is at a domain Let's Encrypt refuses", "llm-infra-lab:acmeEmail you@your-domain.dev"],
         ),
-        ("dev", {"phase": "production", "acmeEmail": "ops"}, ["acmeEmail must be an e-mail address"]),
+        ("dev", {"phase": "production", "acmeEmail": "ops"}, ["acmeEmail 'ops' is not an e-mail address"]),
+        ("dev", {"phase": "production", "acmeEmail": "ops@lab.dev1"}, ["'ops@lab.dev1' is not an e-mail address"]),
         (
             "dev",
             {"phase": "production", "acmeEnvironment": "prod"},
@@ -91,6 +92,13 @@ def test_default_local_config_is_valid():
             ["workloadNode sizes need min <= desired <= max, got min 3, desired 2, max 4", ":workloadNodeMaxSize 4"],
         ),
         ("dev", {"phase": "production", "dbBackupRetentionDays": "0"}, ["dbBackupRetentionDays must be a whole"]),
+        ("dev", {"clusterAdminArn": ""}, ["clusterAdminArn is not set", ":clusterAdminArn arn:aws:iam::"]),
+        (
+            "dev",
+            {"clusterAdminArn": "arn:aws:sts::123456789012:assumed-role/lab-admin/alice"},
+            ["is a role session; give the role itself", "aws iam get-role"],
+        ),
+        ("dev", {"clusterAdminArn": "lab-admin"}, ["clusterAdminArn must be an IAM user or role ARN"]),
     ],
     ids=[
         "unknown-phase",
@@ -107,10 +115,14 @@ def test_default_local_config_is_valid():
         "bare-domain",
         "refused-email",
         "bad-email",
+        "numeric-tld-email",
         "bad-acme",
         "unpriced-database",
         "workload-sizes",
         "no-backups",
+        "no-cluster-admin",
+        "admin-session",
+        "admin-not-an-arn",
     ],
 )
 def test_invalid_config_is_rejected_before_any_resource(stack, overrides, expected):

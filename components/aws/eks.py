@@ -46,7 +46,7 @@ class EksClusterArgs:
     endpoint_public_access_cidrs: Sequence[str]
     """Who may reach the public API endpoint, e.g. your office or home address as a /32."""
     admin_principal_arn: pulumi.Input[str]
-    """The IAM user or role granted cluster admin; see `deployer_principal_arn`."""
+    """The IAM user or role granted cluster admin: whoever runs `pulumi up`, named rather than looked up."""
     node_instance_types: Sequence[str]
     node_capacity_type: str
     node_min: int
@@ -100,13 +100,6 @@ def _check_public_cidrs(cidrs: Sequence[str]) -> None:
     for cidr in cidrs:
         if ipaddress.ip_network(cidr).prefixlen == 0:
             raise ValueError(f"endpoint_public_access_cidrs must not include {cidr}: it opens the API to everyone")
-
-
-def deployer_principal_arn(provider: pulumi.ProviderResource | None = None) -> pulumi.Output[str]:
-    """Who runs `pulumi up`. For an assumed role that is the role: an access entry cannot name a session."""
-    opts = pulumi.InvokeOutputOptions(provider=provider)
-    identity = aws.get_caller_identity_output(opts=opts)
-    return aws.iam.get_session_context_output(arn=identity.arn, opts=opts).issuer_arn
 
 
 def _service_role(

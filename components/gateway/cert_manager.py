@@ -35,16 +35,34 @@ JSON_LOGS = {"format": "json"}
 """Each component's logging block (Kubernetes' LoggingConfiguration), so Loki parses its lines."""
 CPU_REQUEST = "20m"
 CPU_LIMIT = "500m"
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+_MAILBOX = re.compile(
+    r"[^@\s]+@(?P<domain>([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+(?P<tld>[a-z]{2,63}|xn--[a-z0-9-]{1,59}))",
+    re.IGNORECASE,
+)
+"""A mailbox at a DNS name whose top-level label is a real TLD's shape: letters, or an IDN's xn-- form."""
 REFUSED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
 """Let's Encrypt refuses to register an account with a contact address at these (RFC 2606)."""
+
+
+def acme_contact_problem(email: str) -> str | None:
+    """Why Let's Encrypt would refuse `email` as an ACME account's contact, or None.
+
+    The one rule the settings check before anything is created; the account is registered much later,
+    by cert-manager in the cluster, where a refusal only shows in a ClusterIssuer's status.
+    """
+    match = _MAILBOX.fullmatch(email)
+    if match is None:
+        return "is not an e-mail address at a public domain"
+    if match["domain"].lower() in REFUSED_EMAIL_DOMAINS:
+        return "is at a domain Let's Encrypt refuses"
+    return None
 
 
 @dataclass
 class CertManagerArgs:
     target: KubernetesTarget
     email: str
-    """Let's Encrypt's contact for the ACME account."""
+    """Let's Encrypt's contact for the ACME account; see `acme_contact_problem`."""
     gateway_name: str = GATEWAY
     gateway_namespace: str = "gateway-system"
     http_listener: str = HTTP_LISTENER
@@ -58,7 +76,6 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:gateway:CertManager", name, None, opts)
-        _check_email(args.email)
         self.namespace = args.target.name
         self.values = _values()
         self.release = chart_release(
@@ -104,14 +121,6 @@ class CertManager(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
         )
-
-
-def _check_email(email: str) -> None:
-    if not EMAIL.match(email):
-        raise ValueError(f"the ACME contact e-mail {email!r} is not an e-mail address")
-    domain = email.rsplit("@", 1)[1].lower()
-    if domain in REFUSED_EMAIL_DOMAINS:
-        raise ValueError(f"Let's Encrypt refuses contact addresses at {domain}; give a mailbox you read")
 
 
 def _component(memory_mib: int) -> dict:

@@ -6,10 +6,9 @@ import functools
 import json
 
 import pulumi
-import pulumi_aws as aws
 import pytest
 
-from components.aws.eks import ADDONS, EksCluster, EksClusterArgs, deployer_principal_arn
+from components.aws.eks import ADDONS, EksCluster, EksClusterArgs
 from tests.aws.support import ACCOUNT, DEPLOYER_ROLE_ARN, AwsRun, run_aws
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -137,15 +136,6 @@ def test_cluster_admin_is_the_named_principal_through_access_entries_only():
     assert association["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     assert association["accessScope"] == {"type": "cluster"}
     assert run.depends_on(association, entry)
-
-
-def test_deployer_principal_of_an_assumed_role_session_is_the_role():
-    def program():
-        pulumi.export("admin", deployer_principal_arn())
-        pulumi.export("through_provider", deployer_principal_arn(aws.Provider("cloud", region="us-east-1")))
-
-    outputs = run_aws(program).run.outputs
-    assert outputs == {"admin": DEPLOYER_ROLE_ARN, "through_provider": DEPLOYER_ROLE_ARN}
 
 
 def test_oidc_provider_trusts_the_cluster_issuer_for_sts():
