@@ -84,7 +84,9 @@ class ContainerImage(pulumi.ComponentResource):
             auth_config={"address": args.registry, "username": token.user_name, "password": token.password},
             # A rollback to an older tag must find it; the lifecycle policy prunes.
             keep_remotely=True,
-            triggers={"image_id": built.image_id},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.engine, depends_on=[self.repository]),
+            # The tag, not the local image id: a rebuild of the same source on another machine, or on a newer
+            # base image, has another id, and ECR refuses a second push to an immutable tag.
+            triggers={"tag": args.image.tag},
+            opts=pulumi.ResourceOptions(parent=self, provider=args.engine, depends_on=[self.repository, built]),
         )
         self.register_outputs({"image": self.image.ref, "repositoryUrl": self.repository.repository_url})

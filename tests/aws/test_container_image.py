@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pulumi_docker as docker
@@ -15,8 +14,7 @@ REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 LOCAL = Image("llm-infra-lab/agent", "0123abcd4567", build_context="apps/agent")
 
 
-@functools.cache
-def pushed() -> tuple[AwsRun, ContainerImage]:
+def pushed(local_image_id: str = "sha256:built-here") -> tuple[AwsRun, ContainerImage]:
     made = []
 
     def program():
@@ -25,7 +23,7 @@ def pushed() -> tuple[AwsRun, ContainerImage]:
         )
         made.append(ContainerImage("agent-image", args))
 
-    return run_aws(program), made[0]
+    return run_aws(program, {"agent-image-build": {"imageId": local_image_id}}), made[0]
 
 
 def test_the_repository_keeps_each_tag_for_one_image_and_scans_it():
@@ -49,6 +47,12 @@ def test_the_local_build_is_pushed_under_the_registry_name_with_the_same_tag():
     push = run.named("docker:index/registryImage:RegistryImage", "agent-image")
     assert push["name"] == component.image.ref and push["keepRemotely"] is True
     assert push["authConfig"]["address"] == REGISTRY and push["authConfig"]["username"] == "AWS"
-    assert push["triggers"] == {"image_id": "sha256:agent-image-build"}, "a rebuilt image is pushed again"
     repository = run.named("aws:ecr/repository:Repository", "agent-image")
-    assert run.depends_on(push, repository)
+    assert run.depends_on(push, repository) and run.depends_on(push, build), "pushed once built"
+
+
+def test_the_same_source_built_elsewhere_is_not_pushed_again_to_its_immutable_tag():
+    here, _ = pushed("sha256:built-here")
+    elsewhere, _ = pushed("sha256:built-on-another-machine")
+    push = "docker:index/registryImage:RegistryImage"
+    assert here.named(push, "agent-image").inputs == elsewhere.named(push, "agent-image").inputs
