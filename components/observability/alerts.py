@@ -5,9 +5,8 @@ The same rendered file is what `promtool test rules` checks in the test suite.
 
 from __future__ import annotations
 
-import yaml
-
 from components.observability import genai
+from components.workloads.spec import to_yaml
 
 ERROR_RATIO_THRESHOLD = 0.05
 LATENCY_P95_THRESHOLD_SECONDS = 10
@@ -74,4 +73,4 @@ def llm_agent_rules(monthly_budget_usd: float) -> dict:
 
 def rule_files(monthly_budget_usd: float) -> dict[str, str]:
     """Namespace (file) name to rule file text."""
-    return {"llm-agents.yaml": yaml.safe_dump(llm_agent_rules(monthly_budget_usd), sort_keys=False, width=1000)}
+    return {"llm-agents.yaml": to_yaml(llm_agent_rules(monthly_budget_usd), width=1000)}

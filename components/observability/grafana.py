@@ -8,11 +8,19 @@ to its logs and RED metrics, a metric exemplar and a log line link back to the t
 from __future__ import annotations
 
 import pulumi
-import yaml
 
 from components.observability import dashboards
 from components.observability.datasources import LOGS, METRICS, TRACES
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    go_memory_limit,
+    to_yaml,
+)
 
 IMAGE = Image("grafana/grafana", "13.2.3")
 DATA_PATH = "/var/lib/grafana"
@@ -138,9 +146,9 @@ def grafana_service(
     provisioning = [
         ConfigFile(
             f"{PROVISIONING_PATH}/datasources/llm-infra-lab.yaml",
-            yaml.safe_dump(datasources(metrics_query_url, logs_url, traces_url), sort_keys=False),
+            to_yaml(datasources(metrics_query_url, logs_url, traces_url)),
         ),
-        ConfigFile(f"{PROVISIONING_PATH}/dashboards/llm-infra-lab.yaml", yaml.safe_dump(dashboard_provider())),
+        ConfigFile(f"{PROVISIONING_PATH}/dashboards/llm-infra-lab.yaml", to_yaml(dashboard_provider(), sort_keys=True)),
     ]
     boards = [ConfigFile(f"{DASHBOARDS_PATH}/{name}", body) for name, body in dashboards.dashboard_files().items()]
     return ServiceSpec(

@@ -221,7 +221,7 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
         "mimir": {
             "structuredConfig": {
                 "multitenancy_enabled": local["multitenancy_enabled"],
-                "ingest_storage": {"enabled": False},
+                "ingest_storage": local["ingest_storage"],
                 "ingester": {"ring": {"replication_factor": local["ingester"]["ring"]["replication_factor"]}},
                 "store_gateway": local["store_gateway"],
                 "common": {

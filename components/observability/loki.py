@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import yaml
-
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    go_memory_limit,
+    to_yaml,
+)
 
 IMAGE = Image("grafana/loki", "3.7.8")
 HTTP_PORT = 3100
@@ -59,7 +66,7 @@ def loki_service() -> ServiceSpec:
         memory_mib=MEMORY_MIB,
         args=(f"-config.file={CONFIG_PATH}",),
         env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
-        config_files=(ConfigFile(CONFIG_PATH, yaml.safe_dump(config(), sort_keys=False)),),
+        config_files=(ConfigFile(CONFIG_PATH, to_yaml(config())),),
         volumes=(DataVolume("data", DATA_PATH),),
         user="10001:10001",
         # Distroless image: the binary's own -health flag probes localhost:3100/ready.

@@ -7,9 +7,16 @@ alert rules.
 
 from __future__ import annotations
 
-import yaml
-
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    go_memory_limit,
+    to_yaml,
+)
 
 IMAGE = Image("grafana/mimir", "3.2.1")
 HTTP_PORT = 9009
@@ -28,6 +35,8 @@ def config() -> dict:
     single_node_ring = {"instance_addr": "127.0.0.1", "kvstore": {"store": "memberlist"}}
     return {
         "multitenancy_enabled": False,
+        # Mimir 3 defaults to ingest storage through Kafka; the lab's single process is the classic architecture.
+        "ingest_storage": {"enabled": False},
         "server": {"http_listen_port": HTTP_PORT, "grpc_listen_port": GRPC_PORT, "log_level": "warn"},
         "blocks_storage": {
             "backend": "filesystem",
@@ -57,7 +66,7 @@ def mimir_service(rule_files: dict[str, str]) -> ServiceSpec:
         args=("-target=all", f"-config.file={CONFIG_PATH}"),
         env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
         config_files=(
-            ConfigFile(CONFIG_PATH, yaml.safe_dump(config(), sort_keys=False)),
+            ConfigFile(CONFIG_PATH, to_yaml(config())),
             *(ConfigFile(f"{RULES_PATH}/{TENANT}/{name}", text) for name, text in rule_files.items()),
         ),
         volumes=(DataVolume("data", DATA_PATH),),

@@ -6,9 +6,16 @@ remote-writes them to the metrics store, which is what the service dashboards qu
 
 from __future__ import annotations
 
-import yaml
-
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    go_memory_limit,
+    to_yaml,
+)
 
 IMAGE = Image("grafana/tempo", "3.0.3")
 HTTP_PORT = 3200
@@ -73,7 +80,7 @@ def tempo_service(metrics_remote_write: str) -> ServiceSpec:
         memory_mib=MEMORY_MIB,
         args=("-target=all", f"-config.file={CONFIG_PATH}"),
         env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
-        config_files=(ConfigFile(CONFIG_PATH, yaml.safe_dump(config(metrics_remote_write), sort_keys=False)),),
+        config_files=(ConfigFile(CONFIG_PATH, to_yaml(config(metrics_remote_write))),),
         volumes=(DataVolume("data", DATA_PATH),),
         user="10001:10001",
         # Distroless image: the binary's own -health flag probes localhost:3200/ready.

@@ -7,7 +7,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
+
+from components.workloads.spec import to_yaml
 
 TIMEOUT_SECONDS = 600
 """Time for a release's images to pull and its pods to turn ready on fresh nodes."""
@@ -34,7 +35,7 @@ def chart_release(
     """
     if values is not None and (where := _first_none(values)):
         raise ValueError(f"{resource_name}: values.{where} is None, which never reaches Helm; use deleted_defaults")
-    deletions = [pulumi.StringAsset(yaml.safe_dump(dict(deleted_defaults)))] if deleted_defaults else None
+    deletions = [pulumi.StringAsset(to_yaml(dict(deleted_defaults)))] if deleted_defaults else None
     return k8s.helm.v3.Release(
         resource_name,
         name=release or resource_name,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
+import yaml
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,18 @@ class Port:
 class ConfigFile:
     path: str
     content: str
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a mapping used twice out twice: no `&id001` anchors and `*id001` aliases in a config."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def to_yaml(data: object, *, sort_keys: bool = False, width: int = 80) -> str:
+    """YAML for a program or a chart to read, in the order given."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=sort_keys, width=width)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
 import pytest
 import yaml
 
+from stacks.catalog import PHASES
+from tests.conftest import evaluate
 from tests.docker_view import services
 
 
@@ -61,7 +68,7 @@ def test_mimir_is_single_node_classic_architecture(configs):
     assert mimir["multitenancy_enabled"] is False
     assert mimir["ingester"]["ring"]["replication_factor"] == 1
     assert mimir["store_gateway"]["sharding_ring"]["replication_factor"] == 1
-    assert "ingest_storage" not in mimir, "ingest storage needs Kafka"
+    assert mimir["ingest_storage"] == {"enabled": False}, "stated: Mimir 3 prefers ingest storage, which needs Kafka"
     assert mimir["blocks_storage"]["backend"] == "filesystem"
 
 
@@ -102,3 +109,28 @@ def test_no_program_phones_home(configs, observability):
     assert configs["mimir"]["usage_stats"]["enabled"] is False
     assert "--disable-reporting" in services(observability)["alloy"].container["command"]
     assert services(observability)["grafana"].env["GF_ANALYTICS_REPORTING_ENABLED"] == "false"
+
+
+ALIAS = re.compile(r"(^|[\s:\[,-])[&*]id\d{3}\b", re.MULTILINE)
+"""PyYAML's anchors and aliases, written when one object appears twice in the data it dumps."""
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, pulumi.StringAsset):
+        yield value.text
+
+
+@pytest.mark.parametrize(("stack", "phase"), [(s, p.name) for p in PHASES for s in p.stacks])
+def test_no_rendered_config_uses_yaml_anchors(stack, phase):
+    """Every file a program reads is plain YAML: a shared mapping is written out twice."""
+    run = evaluate(stack, phase=phase)
+    found = [r.name for r in run.resources if any(ALIAS.search(text) for text in strings(dict(r.inputs)))]
+    assert not found, f"YAML anchors in {found}"
