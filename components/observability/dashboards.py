@@ -17,10 +17,9 @@ from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, Variabl
 
 from components.observability import genai
 from components.observability.datasources import LOGS, METRICS
+from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
 
-SPAN_CALLS = "traces_spanmetrics_calls_total"
-SPAN_LATENCY = "traces_spanmetrics_latency_bucket"
-SERVICE_FILTER = 'service=~"$service"'
+SERVICE_FILTER = f'service=~"$service", {SERVER_SPANS}'
 
 
 def _promql(ref_id: str, expr: str, legend: str) -> prometheus.Dataquery:
@@ -61,7 +60,7 @@ def service_overview() -> dashboard.Dashboard:
     request_rate = (
         timeseries.Panel()
         .title("Request rate")
-        .description("Spans per second by service, from Tempo span metrics.")
+        .description("Requests per second by service: its server spans, from Tempo span metrics.")
         .unit("reqps")
         .span(12)
         .with_target(
@@ -79,7 +78,7 @@ def service_overview() -> dashboard.Dashboard:
     latency_p95 = (
         timeseries.Panel()
         .title("Latency p95")
-        .description("95th percentile span duration by service, from Tempo span metrics.")
+        .description("95th percentile request duration by service (server spans), from Tempo span metrics.")
         .unit("s")
         .span(12)
         .with_target(

@@ -11,6 +11,7 @@ import pulumi
 
 from components.observability import dashboards
 from components.observability.datasources import LOGS, METRICS, TRACES
+from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
 from components.workloads.spec import (
     ConfigFile,
     DataVolume,
@@ -38,10 +39,11 @@ def _escape(value: str) -> str:
 
 def datasources(metrics_query_url: str, logs_url: str, traces_url: str) -> dict:
     tags_to_metrics = [{"key": "service.name", "value": "service"}]
+    server = f"$__tags, {SERVER_SPANS}"
     red_queries = [
-        ("Request rate", "sum(rate(traces_spanmetrics_calls_total{$__tags}[5m]))"),
-        ("Error rate", 'sum(rate(traces_spanmetrics_calls_total{$__tags, status_code="STATUS_CODE_ERROR"}[5m]))'),
-        ("Latency p95", "histogram_quantile(0.95, sum by (le) (rate(traces_spanmetrics_latency_bucket{$__tags}[5m])))"),
+        ("Request rate", f"sum(rate({SPAN_CALLS}{{{server}}}[5m]))"),
+        ("Error rate", f'sum(rate({SPAN_CALLS}{{{server}, status_code="STATUS_CODE_ERROR"}}[5m]))'),
+        ("Latency p95", f"histogram_quantile(0.95, sum by (le) (rate({SPAN_LATENCY}{{{server}}}[5m])))"),
     ]
     return {
         "apiVersion": 1,

@@ -26,6 +26,11 @@ DATA_PATH = "/var/tempo"
 MEMORY_MIB = 448
 # Exemplars carry the trace id under this label; the metrics datasource links it to Tempo.
 TRACE_ID_LABEL = "trace_id"
+SPAN_CALLS = "traces_spanmetrics_calls_total"
+SPAN_LATENCY = "traces_spanmetrics_latency_bucket"
+"""The span-metrics processor's series in Mimir, labelled service, span_name, span_kind and status_code."""
+SERVER_SPANS = 'span_kind="SPAN_KIND_SERVER"'
+"""A request is its server span: one review also makes client, LLM and retrieval spans, counted apart."""
 RETENTION = "168h"
 """A week, as the lab keeps logs. Tempo 3's backend worker reads it from the tenant overrides (its own default
 is 14 days); the block_retention of other config blocks no longer applies retention."""

@@ -8,9 +8,10 @@ import re
 import pytest
 import yaml
 
+from components.observability import tempo
 from tests.docker_view import services
 
-SPAN_METRICS = {"traces_spanmetrics_calls_total", "traces_spanmetrics_latency_bucket"}
+SPAN_METRICS = {tempo.SPAN_CALLS, tempo.SPAN_LATENCY}
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,21 @@ def test_dashboards_are_read_only_from_files(grafana):
     provider = yaml.safe_load(grafana.upload("/etc/grafana/provisioning/dashboards/llm-infra-lab.yaml"))
     (source,) = provider["providers"]
     assert source["allowUiUpdates"] is False and source["disableDeletion"] is True
+
+
+def span_metric_queries(boards, grafana) -> list[str]:
+    """Every query over Tempo's span metrics: dashboard panels, and the traces-to-metrics links."""
+    (text,) = grafana.uploads_under("/etc/grafana/provisioning/datasources/").values()
+    tempo = next(ds for ds in yaml.safe_load(text)["datasources"] if ds["type"] == "tempo")
+    links = [query["query"] for query in tempo["jsonData"]["tracesToMetrics"]["queries"]]
+    panels = [target.get("expr", "") for board in boards.values() for _, target in targets(board)]
+    return [query for query in [*links, *panels] if re.search(r"\btraces_spanmetrics_", query)]
+
+
+def test_request_rate_and_latency_count_requests_not_every_span(boards, grafana):
+    """One review is a server span plus client, LLM and retrieval spans; only the first is a request."""
+    queries = span_metric_queries(boards, grafana)
+    assert len(queries) >= 5
+    for query in queries:
+        for selector in re.findall(r"traces_spanmetrics_\w+\{([^}]*)\}", query):
+            assert 'span_kind="SPAN_KIND_SERVER"' in selector, query
