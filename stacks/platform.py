@@ -149,7 +149,7 @@ def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundat
             subnet_ids=network.public_subnet_ids,
             endpoint_public_access_cidrs=config.api_allowed_cidrs,
             admin_principal_arn=config.cluster_admin_arn,
-            node_instance_types=config.node_instance_types,
+            node_instance_type=config.node_instance_type,
             node_capacity_type=config.node_capacity_type,
             node_min=config.node_min,
             node_desired=config.node_desired,
@@ -276,9 +276,9 @@ def inventory(
 
 
 def node_pool(config: AwsSettings, count: int, group: str | None = None) -> cost.NodePool:
-    """A node group as the cost model counts it: priced as its first instance type."""
+    """A node group as the cost model counts it."""
     return cost.NodePool(
-        instance_type=config.node_instance_types[0],
+        instance_type=config.node_instance_type,
         capacity_type=config.node_capacity_type,
         count=count,
         disk_gib=config.node_disk_gib,

@@ -51,7 +51,7 @@ class AwsSettings:
     api_allowed_cidrs: tuple[str, ...]
     cluster_admin_arn: str
     """Named in the stack, not looked up from whoever runs it: a preview under another role replaces nothing."""
-    node_instance_types: tuple[str, ...]
+    node_instance_type: str
     node_capacity_type: str
     node_min: int
     node_desired: int
@@ -313,17 +313,16 @@ def _aws(reader: _Reader) -> AwsSettings:
     allowed = reader.networks("apiAllowedCidrs", "203.0.113.10/32")
     if any(ipaddress.IPv4Network(cidr).prefixlen == 0 for cidr in allowed):
         reader.problem("apiAllowedCidrs", "apiAllowedCidrs must not open the API to everyone", "203.0.113.10/32")
-    instance_types = tuple(t.strip() for t in reader.string("nodeInstanceTypes", "t3.medium").split(",") if t.strip())
+    instance_type = reader.string("nodeInstanceType", "t3.medium")
     prices = PRICES.get(region)
     known = tuple(t for t in prices.ec2_on_demand_hour if t in prices.ec2_spot_hour) if prices else ()
-    unknown = [t for t in instance_types if known and t not in known]
-    if unknown:
+    if known and instance_type and instance_type not in known:
         reader.problem(
-            "nodeInstanceTypes",
-            f"nodeInstanceTypes {', '.join(unknown)} unknown to the cost model; known: {', '.join(known)}",
-            "t3.medium,t3a.medium",
+            "nodeInstanceType",
+            f"nodeInstanceType {instance_type} unknown to the cost model; known: {', '.join(known)}",
+            "t3.medium",
         )
-    nodes = reader.node_group_size("node", (1, 2, 3), lowest=0)
+    nodes = reader.node_group_size("node", (1, 1, 3), lowest=0)
     vpc = reader.networks("vpcCidr", "10.42.0.0/16", smallest=20, largest=16)
     return AwsSettings(
         region=region,
@@ -332,7 +331,7 @@ def _aws(reader: _Reader) -> AwsSettings:
         nat_gateway=reader.boolean("natGateway", "false"),
         api_allowed_cidrs=allowed,
         cluster_admin_arn=reader.iam_principal("clusterAdminArn", "arn:aws:iam::123456789012:role/lab-admin"),
-        node_instance_types=instance_types,
+        node_instance_type=instance_type,
         node_capacity_type=reader.choice("nodeCapacityType", CAPACITY_TYPES),
         node_min=nodes.minimum,
         node_desired=nodes.desired,

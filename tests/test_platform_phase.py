@@ -42,7 +42,7 @@ def test_no_nat_gateway_and_nodes_in_the_public_subnets(run):
     (nodes,) = run.of_type("aws:eks/nodeGroup:NodeGroup")
     assert set(nodes["subnetIds"]) == public
     assert nodes["capacityType"] == "SPOT"
-    assert nodes["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+    assert nodes["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 3}, "the platform fits on one node"
 
 
 def test_cluster_is_pinned_and_its_api_is_restricted(run):
@@ -157,8 +157,8 @@ def test_a_nat_gateway_is_one_flag_and_shows_in_the_cost():
         ({"apiAllowedCidrs": "0.0.0.0/0"}, "must not open the API to everyone"),
         ({"apiAllowedCidrs": "203.0.113.300/32"}, "is not an IPv4 CIDR"),
         ({"vpcCidr": "10.0.0.0/8"}, "vpcCidr: 10.0.0.0/8 must be a /16 to /20"),
-        ({"nodeMinSize": "3", "nodeMaxSize": "2"}, "min <= desired <= max, got min 3, desired 2, max 2"),
-        ({"nodeInstanceTypes": "p5.48xlarge"}, "nodeInstanceTypes p5.48xlarge unknown to the cost model"),
+        ({"nodeMinSize": "3", "nodeMaxSize": "2"}, "min <= desired <= max, got min 3, desired 1, max 2"),
+        ({"nodeInstanceType": "p5.48xlarge"}, "nodeInstanceType p5.48xlarge unknown to the cost model"),
         ({"nodeCapacityType": "RESERVED"}, "nodeCapacityType must be one of SPOT, ON_DEMAND"),
         ({"aws:region": "mars-east-1"}, "aws:region must be one of"),
     ],

@@ -54,9 +54,9 @@ def named(objects: list[dict], kind: str, name: str) -> dict:
 def test_the_platform_nodes_stay_and_the_additions_get_a_group_of_their_own(run):
     groups = {g.name: g for g in run.of_type("aws:eks/nodeGroup:NodeGroup")}
     assert groups.keys() == {"eks-nodes", "eks-workloads"}
-    assert groups["eks-nodes"]["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+    assert groups["eks-nodes"]["scalingConfig"] == {"minSize": 1, "desiredSize": 1, "maxSize": 3}
     assert groups["eks-workloads"]["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 4}
-    same = ("instanceTypes", "capacityType", "subnetIds", "nodeRoleArn", "amiType", "diskSize")
+    same = ("launchTemplate", "capacityType", "subnetIds", "nodeRoleArn", "amiType")
     assert all(groups["eks-nodes"][key] == groups["eks-workloads"][key] for key in same)
     addons = {a["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
     assert production.METRICS_SERVER in addons, "the autoscalers read CPU use from metrics-server"

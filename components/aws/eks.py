@@ -35,6 +35,11 @@ MAX_CLUSTER_NAME = MAX_ROLE_NAME_PREFIX - len(EBS_CSI_ROLE_SUFFIX)
 """The cluster name prefixes the EBS CSI driver's IAM role name."""
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 _KUBERNETES_VERSION = re.compile(r"^1\.\d+$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+BURSTABLE = re.compile(r"^t\d[a-z]*\.")
+"""T2, T3, T3a, T4g: they earn CPU credits, and run `unlimited` (billed surplus) unless told otherwise."""
+ROOT_DEVICE = "/dev/xvda"
+"""The AL2023 EKS image's root volume."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,8 @@ class EksClusterArgs:
     """Who may reach the public API endpoint, e.g. your office or home address as a /32."""
     admin_principal_arn: pulumi.Input[str]
     """The IAM user or role granted cluster admin: whoever runs `pulumi up`, named rather than looked up."""
-    node_instance_types: Sequence[str]
+    node_instance_type: str
+    """One type: its T3 credit mode can only be stated for a launch template that names the type."""
     node_capacity_type: str
     node_min: int
     node_desired: int
@@ -71,8 +77,8 @@ class EksClusterArgs:
         if len(self.subnet_ids) < 2:
             raise ValueError("EKS needs subnets in at least two availability zones")
         _check_public_cidrs(self.endpoint_public_access_cidrs)
-        if not self.node_instance_types:
-            raise ValueError("node_instance_types is empty: list at least one instance type")
+        if not _INSTANCE_TYPE.match(self.node_instance_type):
+            raise ValueError(f"node_instance_type must look like t3.medium, got {self.node_instance_type!r}")
         if self.node_capacity_type not in CAPACITY_TYPES:
             raise ValueError(f"node_capacity_type must be one of {', '.join(CAPACITY_TYPES)}")
         if not 0 <= self.node_min <= self.node_desired <= self.node_max or self.node_max < 1:
@@ -249,6 +255,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         self._name, self._args, self._cluster = name, args, cluster
         self._node_role, self._node_policies = node_role, node_policies
+        self._launch_template = self._node_launch_template()
         nodes_first = [self.addon(addon, args.addon_versions[addon]) for addon in NODES_FIRST_ADDONS]
         node_group = self.node_group(
             "nodes", args.node_min, args.node_desired, args.node_max, after=[*nodes_first, *node_policies]
@@ -304,10 +311,43 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
+    def _node_launch_template(self) -> aws.ec2.LaunchTemplate:
+        """What every node states rather than inherits: its type, an encrypted gp3 disk, IMDSv2 that pods
+        cannot reach (one hop: only the node itself), and T3 credits in `standard` mode, which never bill
+        beyond the hourly price the cost model counts (EKS's own template would leave them `unlimited`)."""
+        args = self._args
+        return aws.ec2.LaunchTemplate(
+            f"{self._name}-nodes",
+            name_prefix=f"{args.name}-nodes-",
+            description=f"Nodes of EKS cluster {args.name}",
+            instance_type=args.node_instance_type,
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.node_disk_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            credit_specification=(
+                aws.ec2.LaunchTemplateCreditSpecificationArgs(cpu_credits="standard")
+                if BURSTABLE.match(args.node_instance_type)
+                else None
+            ),
+            update_default_version=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def node_group(
         self, group: str, minimum: int, desired: int, maximum: int, *, after: Sequence[pulumi.Resource] = ()
     ) -> aws.eks.NodeGroup:
-        """A managed node group like the first one (types, capacity, disk, subnets), sized on its own."""
+        """A managed node group from the nodes' launch template (type, disk, metadata, credits), sized on its own."""
         args = self._args
         return aws.eks.NodeGroup(
             f"{self._name}-{group}",
@@ -316,8 +356,9 @@ class EksCluster(pulumi.ComponentResource):
             subnet_ids=list(args.subnet_ids),
             ami_type=AMI_TYPE,
             capacity_type=args.node_capacity_type,
-            instance_types=list(args.node_instance_types),
-            disk_size=args.node_disk_gib,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=self._launch_template.id, version=self._launch_template.latest_version.apply(str)
+            ),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=minimum, desired_size=desired, max_size=maximum),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"llm-infra-lab/capacity-type": args.node_capacity_type.lower()},

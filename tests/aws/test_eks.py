@@ -57,7 +57,7 @@ def eks_args(**changes) -> EksClusterArgs:
         "subnet_ids": ["subnet-a", "subnet-b"],
         "endpoint_public_access_cidrs": ["203.0.113.7/32"],
         "admin_principal_arn": DEPLOYER_ROLE_ARN,
-        "node_instance_types": ["t3.medium", "t3a.medium"],
+        "node_instance_type": "t3.medium",
         "node_capacity_type": "SPOT",
         "node_min": 1,
         "node_desired": 2,
@@ -151,9 +151,8 @@ def test_node_group_is_bounded_spot_capacity_on_al2023():
     nodes = cluster().named(NODE_GROUP, "lab-nodes")
     assert nodes["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
     assert nodes["capacityType"] == "SPOT"
-    assert nodes["instanceTypes"] == ["t3.medium", "t3a.medium"]
     assert nodes["amiType"] == "AL2023_x86_64_STANDARD"
-    assert nodes["diskSize"] == 20
+    assert not {"instanceTypes", "diskSize"} & nodes.inputs.keys(), "EKS refuses both beside a launch template"
     assert nodes["updateConfig"] == {"maxUnavailable": 1}
     assert nodes["subnetIds"] == ["subnet-a", "subnet-b"]
     assert nodes["nodeRoleArn"] == NODE_ROLE_ARN
@@ -255,7 +254,7 @@ def test_every_resource_belongs_to_the_component_tree():
         ({"node_min": 1, "node_desired": 4, "node_max": 3}, "min <= desired <= max"),
         ({"node_min": 0, "node_desired": 0, "node_max": 0}, "max >= 1"),
         ({"node_capacity_type": "spot"}, "node_capacity_type must be one of SPOT, ON_DEMAND"),
-        ({"node_instance_types": []}, "node_instance_types is empty"),
+        ({"node_instance_type": ""}, "node_instance_type must look like t3.medium"),
         ({"node_disk_gib": 8}, "node_disk_gib must be at least 20"),
         ({"subnet_ids": ["subnet-a"]}, "at least two availability zones"),
         ({"kubernetes_version": "latest"}, "kubernetes_version must look like 1.33"),
@@ -271,3 +270,27 @@ def test_invalid_cluster_args_are_refused(changes, message):
 
 def test_valid_args_are_accepted():
     assert eks_args(endpoint_public_access_cidrs=["203.0.113.0/24", "2001:db8::/48"], node_min=0).node_min == 0
+
+
+def test_nodes_state_their_type_disk_imdsv2_and_standard_credits_in_a_launch_template():
+    run = cluster()
+    template = run.named("aws:ec2/launchTemplate:LaunchTemplate", "lab-nodes")
+    assert template["instanceType"] == "t3.medium"
+    (disk,) = template["blockDeviceMappings"]
+    assert disk["deviceName"] == "/dev/xvda"
+    assert disk["ebs"] == {"volumeSize": 20, "volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"}
+    # Pods are one hop further than the node: with a limit of 1 they cannot take the node role's credentials.
+    assert template["metadataOptions"] == {
+        "httpEndpoint": "enabled",
+        "httpTokens": "required",
+        "httpPutResponseHopLimit": 1,
+    }
+    assert template["creditSpecification"] == {"cpuCredits": "standard"}, "unlimited would bill surplus credits"
+    nodes = run.named(NODE_GROUP, "lab-nodes")
+    assert nodes["launchTemplate"]["id"] == "lab-nodes-id"
+    assert run.depends_on(nodes, template)
+
+
+def test_a_type_without_cpu_credits_gets_no_credit_mode():
+    run = run_aws(lambda: EksCluster("lab", eks_args(node_instance_type="m6i.large")), COMPUTED)
+    assert "creditSpecification" not in run.named("aws:ec2/launchTemplate:LaunchTemplate", "lab-nodes").inputs
