@@ -58,8 +58,10 @@ PHASES: tuple[Phase, ...] = (
         "+ TLS, RDS PostgreSQL, LGTM on EKS, the agents with autoscaling, model serving",
         "stacks.production",
         updates=(
-            # Traefik opens its HTTPS entry point; the Gateway gains a TLS listener per host.
+            # Traefik opens its HTTPS entry point, and its load balancer port 443; the Gateway gains a TLS
+            # listener per host.
             "kubernetes:helm.sh/v3:Release::traefik",
+            "kubernetes:core/v1:Service::traefik",
             "kubernetes:gateway.networking.k8s.io/v1:Gateway::lab",
             # MLflow moves to its https://mlflow.<domain> host and its runs to PostgreSQL.
             "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::mlflow",

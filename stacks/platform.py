@@ -17,8 +17,20 @@ import pulumi_kubernetes as k8s
 from components.aws import cost
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from components.aws.eks import ADDONS, EksCluster, EksClusterArgs
+from components.aws.load_balancer_controller import (
+    LOAD_BALANCER_CLASS,
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+)
+from components.aws.load_balancer_firewall import LoadBalancerFirewall, LoadBalancerFirewallArgs
 from components.aws.network import Network, NetworkArgs
-from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
+from components.gateway.traefik_gateway import (
+    ROUTES_LABEL,
+    GatewayTls,
+    LoadBalancer,
+    TraefikGateway,
+    TraefikGatewayArgs,
+)
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
 from components.mlops.mlops_kubernetes import DVC_PREFIX
 from components.workloads.kubernetes_service import KubernetesTarget, namespace
@@ -30,10 +42,8 @@ KUBERNETES_VERSION = "1.36"
 Cluster Autoscaler release to match. The cluster's support policy is STANDARD: at the end of standard
 support EKS upgrades it to the next minor rather than bill extended support (README, "End of support")."""
 STORAGE_CLASS = "gp3-retain"
-NLB_ANNOTATIONS = {
-    # The in-tree AWS cloud provider's network load balancer: one per Service, no controller to run.
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-}
+HTTP_PORT = 80
+HTTPS_PORT = 443
 EXPECTED_ARTIFACT_GB = 5
 
 
@@ -91,6 +101,7 @@ class Foundation:
     storage: k8s.storage.v1.StorageClass
     gateway_namespace: KubernetesTarget
     mlops_namespace: KubernetesTarget
+    load_balancer_controller: LoadBalancerController
 
     @property
     def on_cloud(self) -> pulumi.ResourceOptions:
@@ -206,18 +217,56 @@ def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundat
         storage=storage,
         gateway_namespace=namespace("gateway-system", False, on_cluster),
         mlops_namespace=namespace("mlops-system", False, on_cluster, **{ROUTES_LABEL: "true"}),
+        load_balancer_controller=LoadBalancerController(
+            "aws-load-balancer-controller",
+            LoadBalancerControllerArgs(
+                cluster_name=cluster.name,
+                region=config.region,
+                vpc_id=network.vpc_id,
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                role_name=f"{name}-lb-controller",
+            ),
+            opts=on_cluster,
+        ),
     )
 
 
 def traefik_gateway(base: Foundation, *, domain: str | None, tls: GatewayTls | None) -> TraefikGateway:
-    """The same Traefik gateway as on minikube, behind one network load balancer."""
+    """The same Traefik gateway as on minikube, behind one network load balancer that admits the operator.
+
+    With TLS, port 443 admits the same CIDRs, and port 80 admits everyone: Let's Encrypt proves each host over
+    HTTP-01 from addresses it does not publish, and port 80 serves nothing else than the redirect to HTTPS.
+    """
+    cidrs = list(base.config.gateway_allowed_cidrs)
+    admitted = {HTTP_PORT: cidrs}
+    if tls is not None:
+        admitted = {HTTP_PORT: [*cidrs, "0.0.0.0/0"], HTTPS_PORT: cidrs}
+    firewall = LoadBalancerFirewall(
+        "gateway-firewall",
+        LoadBalancerFirewallArgs(
+            name_prefix=f"{base.settings.name_prefix}-gateway",
+            vpc_id=base.network.vpc_id,
+            vpc_cidr=base.config.vpc_cidr,
+            admitted=admitted,
+        ),
+        opts=base.on_cloud,
+    )
     return TraefikGateway(
         "gateway",
         TraefikGatewayArgs(
             target=base.gateway_namespace,
             domain=domain,
-            service_type="LoadBalancer",
-            service_annotations=NLB_ANNOTATIONS,
+            load_balancer=LoadBalancer(
+                class_name=LOAD_BALANCER_CLASS,
+                annotations={
+                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+                    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                    "service.beta.kubernetes.io/aws-load-balancer-security-groups": firewall.security_group_id,
+                    "service.beta.kubernetes.io/aws-load-balancer-manage-backend-security-group-rules": "true",
+                },
+                controller=base.load_balancer_controller.release,
+            ),
             tls=tls,
         ),
         opts=base.on_cluster,

@@ -49,6 +49,8 @@ class AwsSettings:
     availability_zones: int
     nat_gateway: bool
     api_allowed_cidrs: tuple[str, ...]
+    gateway_allowed_cidrs: tuple[str, ...]
+    """Who may reach the gateway's load balancer: the API's CIDRs unless set; opening it is explicit."""
     cluster_admin_arn: str
     """Named in the stack, not looked up from whoever runs it: a preview under another role replaces nothing."""
     node_instance_type: str
@@ -330,6 +332,11 @@ def _aws(reader: _Reader) -> AwsSettings:
         availability_zones=reader.integer("availabilityZones", "2", 2, 3),
         nat_gateway=reader.boolean("natGateway", "false"),
         api_allowed_cidrs=allowed,
+        gateway_allowed_cidrs=(
+            reader.networks("gatewayAllowedCidrs", "203.0.113.10/32")
+            if reader.optional_string("gatewayAllowedCidrs")
+            else allowed
+        ),
         cluster_admin_arn=reader.iam_principal("clusterAdminArn", "arn:aws:iam::123456789012:role/lab-admin"),
         node_instance_type=instance_type,
         node_capacity_type=reader.choice("nodeCapacityType", CAPACITY_TYPES),

@@ -42,6 +42,14 @@ DATA = {
     ),
 }
 WITHOUT_VALUES = {"kserve-crd": "KServe's CRDs only: the lab sets no values, so there is nothing to check"}
+WITHOUT_DATA = {
+    "aws-load-balancer-controller": (
+        "3.5.0",
+        "not in ../shared/charts: every key the lab sets was read in the chart's values.yaml at aws/eks-charts "
+        "commit 5239609 (chart 3.5.0), which has no values.schema.json",
+    ),
+}
+"""Charts the data does not hold: the version whose values.yaml was read by hand, and how."""
 KUBERNETES_OBJECTS = {
     "resources": "a container's ResourceRequirements, rendered as given",
     "securityContext": "a pod's or container's SecurityContext, rendered as given",
@@ -104,12 +112,16 @@ def data(release: Registered) -> ChartData:
 
 
 def checked() -> list[tuple[str, Registered]]:
-    return [(where, release) for where, release in RELEASES if chart_name(release) not in WITHOUT_VALUES]
+    unchecked = WITHOUT_VALUES.keys() | WITHOUT_DATA.keys()
+    return [(where, release) for where, release in RELEASES if chart_name(release) not in unchecked]
 
 
 def test_every_chart_the_program_installs_has_data_or_a_reason_not_to():
     for _, release in RELEASES:
         name = chart_name(release)
+        if name in WITHOUT_DATA:
+            assert release["version"] == WITHOUT_DATA[name][0], f"{name}: read its values.yaml again at the new pin"
+            continue
         assert name in DATA or (name in WITHOUT_VALUES and not release.get("values")), name
         if name in DATA:
             assert data(release).path.is_dir(), f"{data(release).path} is missing: ../shared/charts"

@@ -24,6 +24,7 @@ IDENTITY = {
     "kubernetes:gateway.networking.k8s.io/v1:Gateway": (*NAMED, "spec.gatewayClassName"),
     "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": NAMED,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": (*NAMED, "spec.podSelector"),
+    "kubernetes:core/v1:Service": (*NAMED, "spec.type", "spec.loadBalancerClass", "spec.clusterIP"),
 }
 STATEFUL = {"docker:index/volume:Volume", "kubernetes:core/v1:PersistentVolumeClaim"}
 DOCKER_SERVICE = "llm-infra-lab:workloads:DockerService"

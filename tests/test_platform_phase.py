@@ -15,11 +15,11 @@ import pytest
 
 from components.aws import cost
 from stacks import platform
-from tests.aws.support import run_aws
+from tests.aws.support import NODE_ALLOCATABLE_MIB, SYSTEM_MIB_PER_NODE, run_aws
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
 from tests.harness import REPO, ProgramRun, _Mocks, failed_stack, run_program
-from tests.k8s_view import manifests, of_kind, schema_errors, workloads
+from tests.k8s_view import containers, manifests, of_kind, schema_errors, workloads
 
 TARGET_HOURLY_USD = 0.20
 BUCKET = "llm-infra-lab-dev-artifacts-123456789012-us-east-1"
@@ -107,9 +107,20 @@ def test_bucket_is_kept_and_named_for_dvc(run):
 
 def test_one_network_load_balancer_in_front_of_the_same_gateway(run, objects):
     release = run.named("kubernetes:helm.sh/v3:Release", "traefik")
-    values = release["values"]
-    assert values["service"]["spec"]["type"] == "LoadBalancer", "chart 40 on reads the type under service.spec"
-    assert values["service"]["annotations"] == platform.NLB_ANNOTATIONS
+    assert release["values"]["service"]["enabled"] is False, "the Service is the gateway's own, not the chart's"
+    (service,) = [o for o in of_kind(objects, "Service") if o["metadata"]["name"] == "traefik"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb", "the AWS Load Balancer Controller's"
+    annotations = service["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    firewall = run.named("aws:ec2/securityGroup:SecurityGroup", "gateway-firewall")
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-security-groups"] == f"{firewall.name}-id"
+    assert [p["port"] for p in service["spec"]["ports"]] == [80]
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/name": "traefik",
+        "app.kubernetes.io/instance": "traefik-gateway-system",
+    }, "the selector Traefik's chart gives its pods"
     (gateway,) = of_kind(objects, "Gateway")
     assert "hostname" not in gateway["spec"]["listeners"][0]
     (route,) = of_kind(objects, "HTTPRoute")
@@ -185,3 +196,62 @@ def test_the_cluster_admin_is_the_setting_not_whoever_runs_the_program(monkeypat
     run = run_program(lambda: runpy.run_path(str(REPO / "__main__.py")), "dev", {"phase": "platform"})
     entry = run.raise_error().named("aws:eks/accessEntry:AccessEntry", "eks-admin")
     assert entry["principalArn"] == "arn:aws:iam::123456789012:role/lab-admin"
+
+
+def admitted(run: ProgramRun) -> set[tuple[int, str]]:
+    rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    return {(rule["fromPort"], rule["cidrIpv4"]) for rule in rules if rule["securityGroupId"] == "gateway-firewall-id"}
+
+
+def test_the_load_balancer_admits_only_the_operator_unless_opened_on_purpose(run):
+    assert admitted(run) == {(80, "203.0.113.10/32")}, "the same CIDRs as the EKS API by default"
+    opened = evaluate("dev", phase="platform", gatewayAllowedCidrs="198.51.100.0/24,0.0.0.0/0")
+    assert admitted(opened) == {(80, "198.51.100.0/24"), (80, "0.0.0.0/0")}
+
+
+def test_the_controller_reconciles_the_load_balancer_and_may_touch_only_its_own(run):
+    controller = run.named("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller")
+    assert (controller["chart"], controller["repositoryOpts"]["repo"]) == (
+        "aws-load-balancer-controller",
+        "https://aws.github.io/eks-charts",
+    )
+    values = controller["values"]
+    assert values["clusterName"] == "llm-infra-lab-dev" and values["region"] == "us-east-1"
+    assert values["vpcId"] == "network-vpc-id", "pods cannot ask the instance metadata (one hop)"
+    assert values["enableServiceMutatorWebhook"] is False and values["createIngressClassResource"] is False
+    role = run.named("aws:iam/role:Role", "aws-load-balancer-controller-irsa-role")
+    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert "system:serviceaccount:kube-system:aws-load-balancer-controller" in trust.values()
+    policy = json.loads(
+        run.named("aws:iam/rolePolicy:RolePolicy", "aws-load-balancer-controller-irsa-policy")["policy"]
+    )
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not {a for a in actions if a.split(":")[0] in ("wafv2", "waf-regional", "shield", "cognito-idp", "acm")}
+    for statement in policy["Statement"]:
+        writes = [a for a in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])]
+        if any(a.split(":")[1].startswith(("Delete", "Modify", "Set")) for a in writes):
+            assert statement.get("Condition") or "listener" in json.dumps(statement["Resource"]), statement["Sid"]
+
+
+def test_the_load_balancer_goes_before_its_controller_and_its_firewall(run):
+    """Pulumi deletes in reverse dependency order and waits for the Service's finalizer: the NLB is gone
+    before the controller, the security group and the VPC are, so no destroy stops on DependencyViolation."""
+    service = run.named("kubernetes:core/v1:Service", "traefik")
+    controller = run.named("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller")
+    firewall = run.named("aws:ec2/securityGroup:SecurityGroup", "gateway-firewall")
+    assert controller.urn in service.dependencies
+    assert firewall.urn in service.dependencies
+
+
+def test_the_platform_fits_its_one_default_node(run, objects):
+    """MLflow, Traefik and the load balancer controller beside the system pods on one t3.medium."""
+    lab = sum(
+        int(c["resources"]["requests"]["memory"].removesuffix("Mi")) for w in workloads(objects) for c in containers(w)
+    )
+    charts = sum(
+        int(run.named("kubernetes:helm.sh/v3:Release", name)["values"]["resources"]["requests"]["memory"][:-2])
+        for name in ("traefik", "aws-load-balancer-controller")
+    )
+    (nodes,) = run.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert nodes["scalingConfig"]["desiredSize"] == 1
+    assert lab + charts <= NODE_ALLOCATABLE_MIB - SYSTEM_MIB_PER_NODE, f"{lab} + {charts} MiB"

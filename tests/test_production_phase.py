@@ -14,11 +14,12 @@ import json
 
 import pytest
 
-from components.aws import cluster_autoscaler
+from components.aws import cluster_autoscaler, load_balancer_controller
 from components.gateway import cert_manager
 from components.observability import lgtm_eks
 from components.serving import kserve
 from stacks import production
+from tests.aws.support import NODE_ALLOCATABLE_MIB, SYSTEM_MIB_PER_NODE
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
 from tests.harness import ProgramRun
@@ -26,10 +27,6 @@ from tests.k8s_view import containers, manifests, of_kind, schema_errors, worklo
 
 DOMAIN = "lab.example.com"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-NODE_ALLOCATABLE_MIB = 3300
-"""A t3.medium on EKS's AL2023 image: 3.8 GiB less kubelet's 442 MiB (17 pods) and the 100 MiB eviction threshold."""
-SYSTEM_MIB_PER_NODE = 600
-"""VPC CNI, kube-proxy, EBS CSI node and their share of CoreDNS, the CSI controller and metrics-server."""
 PODS_PER_NODE = 17
 """The VPC CNI's limit for a t3.medium without prefix delegation."""
 SYSTEM_PODS_PER_NODE = 5
@@ -143,7 +140,11 @@ def test_the_database_is_private_encrypted_kept_and_open_only_to_the_cluster(run
     assert instance["instanceClass"] == "db.t4g.micro" and instance["allocatedStorage"] == 20
     private = {f"{s.name}-id" for s in run.of_type("aws:ec2/subnet:Subnet") if not s.get("mapPublicIpOnLaunch")}
     assert set(run.named("aws:rds/subnetGroup:SubnetGroup", "mlflow-db-subnets")["subnetIds"]) == private
-    (ingress,) = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    (ingress,) = [
+        rule
+        for rule in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if rule["securityGroupId"] == "mlflow-db-sg-id"
+    ]
     assert ingress["referencedSecurityGroupId"] == "sg-mockcluster" and "cidrIpv4" not in ingress.inputs
     assert (ingress["fromPort"], ingress["toPort"], ingress["ipProtocol"]) == (5432, 5432, "tcp")
     params = {
@@ -231,6 +232,7 @@ def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
         "iris-predictor": (kserve.MODEL_MEMORY_MIB, 2),
         "traefik": (128, 1),
         "cluster-autoscaler": (cluster_autoscaler.MEMORY_MIB, 1),
+        "aws-load-balancer-controller": (load_balancer_controller.MEMORY_MIB, 1),
     }
     pods = {**rendered, **charts}
     nodes = sum(g["scalingConfig"]["desiredSize"] for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))

@@ -18,6 +18,7 @@ an Exact path match beats the redirect's implicit `PathPrefix /`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -25,7 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components.workloads import restricted
 from components.workloads.helm import chart_release
-from components.workloads.kubernetes_service import PART_OF, KubernetesTarget, Pods, labels_for
+from components.workloads.kubernetes_service import NAME_LABEL, PART_OF, KubernetesTarget, Pods, labels_for
 from components.workloads.spec import ServiceSpec
 
 CHART = "traefik"
@@ -78,14 +79,27 @@ class GatewayTls:
             raise ValueError(f"GatewayTls.hosts must be DNS labels (a host is <name>.<domain>), got {invalid}")
 
 
+@dataclass(frozen=True)
+class LoadBalancer:
+    """A cloud load balancer in front of Traefik, made by a controller for a Service of its class.
+
+    The Service is then the gateway's own, not the chart's: Pulumi deletes it before the controller and waits
+    until the controller has removed the load balancer (its finalizer), so nothing is left in the VPC.
+    """
+
+    class_name: str
+    annotations: Mapping[str, pulumi.Input[str]]
+    controller: pulumi.Resource
+    """What reconciles the class: it must exist before the Service and outlive it."""
+
+
 @dataclass
 class TraefikGatewayArgs:
     target: KubernetesTarget
     domain: str | None
     """Routes are `<name>.<domain>`; None routes every host name (a cloud load balancer's own)."""
-    service_type: str = "ClusterIP"
-    """ClusterIP on minikube (reached with `kubectl port-forward`); LoadBalancer on a cloud."""
-    service_annotations: dict[str, str] | None = None
+    load_balancer: LoadBalancer | None = None
+    """None: the chart's ClusterIP Service (minikube, reached with `kubectl port-forward`)."""
     local_port: int | None = None
     """The port people reach it on when that is not 80 (minikube: `kubectl port-forward`'s)."""
     tls: GatewayTls | None = None
@@ -117,6 +131,7 @@ class TraefikGateway(pulumi.ComponentResource):
             values=self.values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
         )
+        self.service = self._load_balancer_service(args) if args.load_balancer else None
         self.gateway = k8s.apiextensions.CustomResource(
             GATEWAY,
             api_version=GATEWAY_API,
@@ -132,6 +147,33 @@ class TraefikGateway(pulumi.ComponentResource):
         )
         self.redirect = self._redirect_to_https() if args.tls else None
         self.register_outputs({"gateway": GATEWAY, "domain": args.domain})
+
+    def _load_balancer_service(self, args: TraefikGatewayArgs) -> k8s.core.v1.Service:
+        """Traefik's entry points behind the controller's load balancer, selecting the chart's pods."""
+        balancer = args.load_balancer
+        assert balancer is not None
+        ports = [{"name": "web", "port": SERVICE_PORT, "target_port": "web", "protocol": "TCP"}]
+        if args.tls:
+            ports.append(
+                {"name": "websecure", "port": HTTPS_SERVICE_PORT, "target_port": "websecure", "protocol": "TCP"}
+            )
+        return k8s.core.v1.Service(
+            NAME,
+            metadata={
+                "name": NAME,
+                "namespace": self.namespace,
+                "labels": labels_for(NAME),
+                "annotations": dict(balancer.annotations),
+            },
+            spec={
+                "type": "LoadBalancer",
+                "load_balancer_class": balancer.class_name,
+                # The chart's selector: its name, and the instance it names `<release>-<namespace>`.
+                "selector": {NAME_LABEL: NAME, "app.kubernetes.io/instance": f"{NAME}-{self.namespace}"},
+                "ports": ports,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, balancer.controller]),
+        )
 
     def _redirect_to_https(self) -> k8s.apiextensions.CustomResource:
         """301 from http:// to https:// for every host; no port, so the Location uses 443 (Gateway API spec)."""
@@ -213,13 +255,10 @@ class TraefikGateway(pulumi.ComponentResource):
         return https_listener(name)
 
     def load_balancer_url(self) -> pulumi.Output[str]:
-        """http://<host> of the load balancer the cloud gave Traefik's Service, once it has one."""
-        service = k8s.core.v1.Service.get(
-            "traefik-service",
-            f"{self.namespace}/{NAME}",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
-        )
-        return service.status.apply(lambda status: _load_balancer_url(status, self.namespace))
+        """http://<host> of the load balancer the controller gave Traefik's Service, once it has one."""
+        if self.service is None:
+            raise ValueError("the gateway has no load balancer: it is reached with kubectl port-forward")
+        return self.service.status.apply(lambda status: _load_balancer_url(status, self.namespace))
 
 
 def _load_balancer_url(status, namespace: str) -> str:
@@ -270,7 +309,8 @@ def _values(args: TraefikGatewayArgs) -> dict:
         "gateway": {"enabled": False},
         "ingressClass": {"enabled": False},
         "ingressRoute": {"dashboard": {"enabled": False}},
-        "service": {"spec": {"type": args.service_type}, "annotations": args.service_annotations or {}},
+        # Behind a load balancer the Service is the gateway's own (`LoadBalancer`), not the chart's.
+        "service": {"enabled": args.load_balancer is None, "spec": {"type": "ClusterIP"}},
         "ports": {
             "web": {"port": WEB_PORT, "exposedPort": SERVICE_PORT},
             "websecure": (

@@ -16,6 +16,10 @@ from tests.harness import ProgramRun, Registered, _RecordingMonitor, run_program
 ACCOUNT = "123456789012"
 DEPLOYER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/lab-admin"
 """The role behind the session the mocked getCallerIdentity reports."""
+NODE_ALLOCATABLE_MIB = 3300
+"""A t3.medium on EKS's AL2023 image: 3.8 GiB less kubelet's 442 MiB (17 pods) and the 100 MiB eviction threshold."""
+SYSTEM_MIB_PER_NODE = 600
+"""VPC CNI, kube-proxy, EBS CSI node and their share of CoreDNS, the CSI controller and metrics-server."""
 REGION_ZONES = ["us-east-1a", "us-east-1c", "us-east-1d"]
 """The mocked zones of us-east-1 EKS supports, in order; us-east-1b is use1-az3 in the mocked account."""
 

@@ -11,7 +11,13 @@ from collections.abc import Callable
 import pulumi
 
 from components.gateway.cert_manager import CertManager, CertManagerArgs
-from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
+from components.gateway.traefik_gateway import (
+    ROUTES_LABEL,
+    GatewayTls,
+    LoadBalancer,
+    TraefikGateway,
+    TraefikGatewayArgs,
+)
 from components.workloads.kubernetes_service import namespace
 from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec
 from tests.aws.support import AwsRun, run_aws
@@ -48,7 +54,11 @@ def tls_gateway(**changes) -> TraefikGateway:
     fields = {
         "target": target,
         "domain": DOMAIN,
-        "service_type": "LoadBalancer",
+        "load_balancer": LoadBalancer(
+            class_name="service.k8s.aws/nlb",
+            annotations={},
+            controller=pulumi.ComponentResource("tests:index:LoadBalancerController", "controller"),
+        ),
         "tls": GatewayTls(cluster_issuer=CertManager.issuer_name("production"), hosts=HOSTS),
     }
     return TraefikGateway("gateway", TraefikGatewayArgs(**{**fields, **changes}))
