@@ -66,6 +66,8 @@ class PlatformPhase:
             "clusterName": self.cluster.name,
             "artifactBucket": bucket,
             "mlflowUrl": self.mlflow.url,
+            "mlflowUsername": self.mlflow.admin_user,
+            "mlflowPassword": self.mlflow.admin_password,
             "dvcRemoteCommand": pulumi.Output.concat("dvc remote add -d lab s3://", bucket, f"/{DVC_PREFIX}"),
             "estimatedHourlyCostUsd": round(self.estimate.hourly_usd, 4),
             "estimatedMonthlyCostUsd": round(self.estimate.monthly_usd, 2),

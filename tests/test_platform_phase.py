@@ -8,6 +8,7 @@ are schema-valid and checkov-clean, and the cost stays under the lab's target.
 
 from __future__ import annotations
 
+import configparser
 import json
 import runpy
 
@@ -255,3 +256,23 @@ def test_the_platform_fits_its_one_default_node(run, objects):
     (nodes,) = run.of_type("aws:eks/nodeGroup:NodeGroup")
     assert nodes["scalingConfig"]["desiredSize"] == 1
     assert lab + charts <= NODE_ALLOCATABLE_MIB - SYSTEM_MIB_PER_NODE, f"{lab} + {charts} MiB"
+
+
+def test_mlflow_behind_the_load_balancer_asks_for_a_password(run, objects):
+    (mlflow,) = [w for w in workloads(objects) if w["metadata"]["name"] == "mlflow"]
+    container = mlflow["spec"]["template"]["spec"]["containers"][0]
+    assert "--app-name=basic-auth" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["MLFLOW_AUTH_CONFIG_PATH"]["value"] == "/mlflow/auth/basic_auth.ini"
+    for generated in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        assert "secretKeyRef" in env[generated]["valueFrom"], f"{generated} comes from a Secret"
+    (config,) = [o for o in of_kind(objects, "ConfigMap") if o["metadata"]["name"].startswith("mlflow")]
+    ini = configparser.ConfigParser()
+    ini.read_string(next(iter(config["data"].values())))
+    assert ini["mlflow"]["default_permission"] == "NO_PERMISSIONS", "nobody but the admin, until granted"
+    assert ini["mlflow"]["database_uri"] == "sqlite:////mlflow/db/basic-auth.db", "on the claim: the root is read-only"
+    assert "admin_password" not in ini["mlflow"], "the password is a secret, not a file in a ConfigMap"
+    probe = container["readinessProbe"]["httpGet"]["path"]
+    assert probe == "/health", "the one path basic-auth leaves open"
+    assert run.outputs["mlflowUsername"] == "admin" and "mlflowPassword" in run.secret_outputs
+    assert len(run.outputs["mlflowPassword"]) >= 12, "MLflow refuses a shorter admin password"

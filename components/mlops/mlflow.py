@@ -8,18 +8,54 @@ know (DNS-rebinding protection): behind a gateway, the route's host must be allo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pulumi
 
-from components.workloads.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec, python_http_probe
+from components.workloads.spec import (
+    ConfigFile,
+    DataVolume,
+    HealthCheck,
+    Image,
+    Port,
+    ServiceSpec,
+    python_http_probe,
+)
 
-# The -full variant carries boto3 (S3 artifacts) and the PostgreSQL drivers (phase production).
+# The -full variant carries boto3 (S3 artifacts), the PostgreSQL drivers (phase production) and the
+# basic-auth app's Flask-WTF (mlflow[auth]).
 IMAGE = Image("ghcr.io/mlflow/mlflow", "v3.18.0-full")
 NAME = "mlflow"
 PORT = 5000
 DB_PATH = "/mlflow/db"
 MEMORY_MIB = 768
 ARTIFACT_PREFIX = "mlflow"
+ADMIN_USER = "admin"
+AUTH_CONFIG_PATH = "/mlflow/auth/basic_auth.ini"
+
+
+@dataclass(frozen=True)
+class MlflowAuth:
+    """MLflow's basic-auth app: every request but /health needs a user and password.
+
+    The admin is created with this password on the first start, in a user database on the claim; the
+    password is read only then. No one else has any permission until the admin grants it.
+    """
+
+    admin_password: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
+    """Signs the UI's session cookies and CSRF tokens."""
+
+    @staticmethod
+    def config() -> str:
+        return (
+            "[mlflow]\n"
+            "default_permission = NO_PERMISSIONS\n"
+            f"database_uri = sqlite:///{DB_PATH}/basic-auth.db\n"
+            f"admin_username = {ADMIN_USER}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+
 
 # Runs before the server: the artifact bucket exists, or is created, once the store answers.
 ENSURE_BUCKET = """\
@@ -59,16 +95,21 @@ def mlflow_service(
     artifact_bucket: str,
     s3_env: Mapping[str, str],
     s3_secret_env: Mapping[str, pulumi.Input[str]],
+    auth: MlflowAuth | None = None,
 ) -> ServiceSpec:
     """MLflow with `backend_store_uri` (None: SQLite on the retained volume), artifacts in the bucket.
 
     `s3_env`/`s3_secret_env` tell boto3 where the bucket is and who asks: an endpoint and keys for
-    an S3-compatible store, nothing on AWS, where the pod's IRSA role answers.
+    an S3-compatible store, nothing on AWS, where the pod's IRSA role answers. `auth` None serves anyone
+    who reaches the server (minikube, behind `kubectl port-forward`).
     """
     sqlite = backend_store_uri is None
     secret_env = dict(s3_secret_env)
     if not sqlite:
         secret_env["MLFLOW_BACKEND_STORE_URI"] = backend_store_uri
+    if auth is not None:
+        secret_env["MLFLOW_AUTH_ADMIN_PASSWORD"] = auth.admin_password
+        secret_env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = auth.secret_key
     return ServiceSpec(
         name=NAME,
         image=IMAGE,
@@ -78,6 +119,7 @@ def mlflow_service(
         args=(
             "mlflow",
             "server",
+            *(("--app-name=basic-auth",) if auth else ()),
             "--host=0.0.0.0",
             f"--port={PORT}",
             "--workers=1",
@@ -87,8 +129,14 @@ def mlflow_service(
             f"--allowed-hosts={allowed_hosts(public_host, namespace)}",
             f"--cors-allowed-origins=http://{public_host},http://{public_host}:*,https://{public_host}",
         ),
-        env={**s3_env, "ARTIFACT_BUCKET": artifact_bucket, "HOME": "/tmp"},
+        env={
+            **s3_env,
+            "ARTIFACT_BUCKET": artifact_bucket,
+            "HOME": "/tmp",
+            **({"MLFLOW_AUTH_CONFIG_PATH": AUTH_CONFIG_PATH} if auth else {}),
+        },
         secret_env=secret_env,
+        config_files=(ConfigFile(AUTH_CONFIG_PATH, MlflowAuth.config()),) if auth else (),
         # Kept when a PostgreSQL URI takes over: the claim holds the earlier runs' SQLite file.
         volumes=(DataVolume("db", DB_PATH, size_gib=1),),
         user="10001:10001",

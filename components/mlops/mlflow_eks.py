@@ -3,7 +3,8 @@
 The pod's service account is bound to an IAM role that may read and write only the bucket's
 `mlflow/` prefix; boto3 in the pod exchanges the projected token for that role's temporary
 credentials, so no key exists anywhere. Clients reach MLflow through the gateway's load
-balancer and upload artifacts through the server (`--serve-artifacts`).
+balancer, log in as its admin (MLflow's basic-auth app), and upload artifacts through the server
+(`--serve-artifacts`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.aws.artifact_bucket import ArtifactBucket
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
-from components.mlops.mlflow import ARTIFACT_PREFIX, NAME, mlflow_service
+from components.mlops.mlflow import ADMIN_USER, ARTIFACT_PREFIX, NAME, MlflowAuth, mlflow_service
 from components.workloads.kubernetes_service import (
     Allow,
     KubernetesService,
@@ -76,6 +78,14 @@ class MlflowOnEks(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
+        # Reached through a load balancer: nobody gets in without the admin's password.
+        self.admin_user = ADMIN_USER
+        self.admin_password = pulumi.Output.secret(
+            random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child).result
+        )
+        secret_key = pulumi.Output.secret(
+            random.RandomPassword(f"{name}-secret-key", length=40, special=False, opts=child).result
+        )
         self.spec = mlflow_service(
             namespace=target.name,
             # Clients arrive with the route's host name, or else with the load balancer's own.
@@ -84,6 +94,7 @@ class MlflowOnEks(pulumi.ComponentResource):
             artifact_bucket=args.bucket_name,
             s3_env={"AWS_DEFAULT_REGION": args.region, "AWS_STS_REGIONAL_ENDPOINTS": "regional"},
             s3_secret_env={},
+            auth=MlflowAuth(admin_password=self.admin_password, secret_key=secret_key),
         )
         self.service = KubernetesService(
             NAME,
@@ -98,11 +109,7 @@ class MlflowOnEks(pulumi.ComponentResource):
                 service_account=self.service_account.metadata.name,
                 checkov_skips={
                     "CKV_K8S_38": "IRSA: the token is exchanged for the artifact bucket role's credentials",
-                    **(
-                        {"CKV_K8S_35": "MLflow reads its backend store URI from the environment only"}
-                        if args.backend_store_uri is not None
-                        else {}
-                    ),
+                    "CKV_K8S_35": "MLflow reads its admin password and database URI from the environment only",
                 },
             ),
             opts=child,
