@@ -63,9 +63,11 @@ PHASES: tuple[Phase, ...] = (
             "kubernetes:helm.sh/v3:Release::traefik",
             "kubernetes:core/v1:Service::traefik",
             "kubernetes:gateway.networking.k8s.io/v1:Gateway::lab",
-            # MLflow moves to its https://mlflow.<domain> host and its runs to PostgreSQL.
+            # MLflow moves to its https://mlflow.<domain> host and its runs to PostgreSQL, whose URI joins its
+            # admin password in its Secret.
             "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::mlflow",
             "kubernetes:apps/v1:StatefulSet::mlflow",
+            "kubernetes:core/v1:Secret::mlflow",
             "kubernetes:networking.k8s.io/v1:NetworkPolicy::mlflow",
         ),
     ),

@@ -57,6 +57,8 @@ class PlatformPhase:
     estimate: cost.CostEstimate
     after_quickstop: cost.CostEstimate
     """What the stack still costs once a quickstop has removed everything but the data."""
+    not_included: dict[str, str]
+    """What the estimate leaves out, with an estimate of its own."""
 
     @property
     def outputs(self) -> dict[str, pulumi.Input]:
@@ -72,6 +74,7 @@ class PlatformPhase:
             "estimatedHourlyCostUsd": round(self.estimate.hourly_usd, 4),
             "estimatedMonthlyCostUsd": round(self.estimate.monthly_usd, 2),
             "costBreakdown": breakdown(self.estimate),
+            "costNotIncluded": self.not_included,
             "quickstopHourlyCostUsd": round(self.after_quickstop.hourly_usd, 4),
             "quickstopCostBreakdown": breakdown(self.after_quickstop),
         }
@@ -81,10 +84,17 @@ def breakdown(estimate: cost.CostEstimate) -> dict[str, float]:
     return {line.item: round(line.hourly_usd, 4) for line in estimate.lines}
 
 
-def estimates(settings: Settings, inventory: cost.CostInventory) -> tuple[cost.CostEstimate, cost.CostEstimate]:
-    """The stack's cost while it runs, and after a quickstop."""
+@dataclass(frozen=True)
+class Estimates:
+    running: cost.CostEstimate
+    after_quickstop: cost.CostEstimate
+    not_included: dict[str, str]
+
+
+def estimates(settings: Settings, inventory: cost.CostInventory) -> Estimates:
+    """The stack's cost while it runs, after a quickstop, and what the figures leave out."""
     after = cost.after_quickstop(inventory, data_retained=settings.retain_data)
-    return cost.estimate(inventory), cost.estimate(after)
+    return Estimates(cost.estimate(inventory), cost.estimate(after), cost.not_included(inventory))
 
 
 @dataclass
@@ -121,15 +131,16 @@ def build(settings: Settings) -> PlatformPhase:
     base = foundation(settings)
     gateway = traefik_gateway(base, domain=None, tls=None)
     mlflow = mlflow_on_eks(base, gateway)
-    running, after_quickstop = estimates(settings, inventory(base, volume_gib=claimed_gib(mlflow.spec)))
+    costs = estimates(settings, inventory(base, volume_gib=claimed_gib(mlflow.spec)))
     return PlatformPhase(
         network=base.network,
         cluster=base.cluster,
         bucket=base.bucket,
         gateway=gateway,
         mlflow=mlflow,
-        estimate=running,
-        after_quickstop=after_quickstop,
+        estimate=costs.running,
+        after_quickstop=costs.after_quickstop,
+        not_included=costs.not_included,
     )
 
 

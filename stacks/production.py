@@ -201,7 +201,7 @@ def build(settings: Settings) -> ProductionPhase:
         opts=on_nodes,
     )
 
-    estimate, after_quickstop = platform.estimates(
+    costs = platform.estimates(
         settings,
         platform.inventory(
             base,
@@ -219,8 +219,9 @@ def build(settings: Settings) -> ProductionPhase:
             bucket=base.bucket,
             gateway=gateway,
             mlflow=mlflow,
-            estimate=estimate,
-            after_quickstop=after_quickstop,
+            estimate=costs.running,
+            after_quickstop=costs.after_quickstop,
+            not_included=costs.not_included,
         ),
         production=production,
         gateway=gateway,

@@ -25,6 +25,7 @@ IDENTITY = {
     "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": NAMED,
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": (*NAMED, "spec.podSelector"),
     "kubernetes:core/v1:Service": (*NAMED, "spec.type", "spec.loadBalancerClass", "spec.clusterIP"),
+    "kubernetes:core/v1:Secret": (*NAMED, "type"),
 }
 STATEFUL = {"docker:index/volume:Volume", "kubernetes:core/v1:PersistentVolumeClaim"}
 DOCKER_SERVICE = "llm-infra-lab:workloads:DockerService"

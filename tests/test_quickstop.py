@@ -105,3 +105,18 @@ def test_the_readme_states_each_phases_cost_after_a_quickstop():
     for phase in (p.name for p in PHASES if "dev" in p.stacks):
         hourly = evaluate("dev", phase=phase).outputs["quickstopHourlyCostUsd"]
         assert f"${hourly:.4f} an hour after a quickstop" in readme, phase
+
+
+def readme_cost_table(readme: str, total: float) -> dict[str, float]:
+    """The rows of the README's cost table whose total row states `total`."""
+    tables = readme.split("| item (us-east-1, prices as of 2026-01) | quantity | $ / hour |")[1:]
+    (table,) = [t for t in tables if f"**{total:.4f}**" in t.split("\n\n")[0]]
+    rows = [line.split("|")[1:4] for line in table.split("\n\n")[0].splitlines() if line.startswith("| ")]
+    return {item.strip(): float(usd) for item, _, usd in rows if not item.strip().startswith("**")}
+
+
+@pytest.mark.parametrize("phase", [p.name for p in PHASES if "dev" in p.stacks])
+def test_the_readme_cost_table_is_the_cost_model_at_defaults(phase):
+    outputs = evaluate("dev", phase=phase).outputs
+    table = readme_cost_table((REPO / "README.md").read_text(), outputs["estimatedHourlyCostUsd"])
+    assert table == outputs["costBreakdown"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from components.aws.eks import BURSTABLE
+
 PRICES_AS_OF = "2026-01"
 HOURS_PER_MONTH = 730
 """AWS bills a month as 730 hours."""
@@ -36,6 +38,7 @@ class RegionPrices:
     rds_gp3_gb_month: float
     s3_standard_gb_month: float
     kms_key_month: float
+    cloudwatch_logs_ingested_gb: float
 
 
 PRICES: Mapping[str, RegionPrices] = {
@@ -69,6 +72,7 @@ PRICES: Mapping[str, RegionPrices] = {
         rds_gp3_gb_month=0.115,
         s3_standard_gb_month=0.023,
         kms_key_month=1.00,
+        cloudwatch_logs_ingested_gb=0.50,
     ),
     "eu-west-1": RegionPrices(
         eks_control_plane_hour=0.10,
@@ -100,8 +104,13 @@ PRICES: Mapping[str, RegionPrices] = {
         rds_gp3_gb_month=0.127,
         s3_standard_gb_month=0.023,
         kms_key_month=1.00,
+        cloudwatch_logs_ingested_gb=0.57,
     ),
 }
+CONTROL_PLANE_LOG_GB_PER_DAY = 0.5
+"""An assumption, not a measurement: a small, mostly idle cluster's api, audit and authenticator logs (the
+controllers' and nodes' watches and lease renewals dominate). `aws logs describe-log-groups` shows the real
+`storedBytes` after a day."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,24 @@ class CostEstimate:
     monthly_usd: float
     lines: list[CostLine]
     prices_as_of: str = PRICES_AS_OF
+
+
+def not_included(inventory: CostInventory) -> dict[str, str]:
+    """What the estimate leaves out, each with an estimate or the reason it is nil."""
+    prices = region_prices(inventory.region)
+    logs_gb_per_day = CONTROL_PLANE_LOG_GB_PER_DAY * inventory.eks_control_planes
+    logs_hour = logs_gb_per_day * prices.cloudwatch_logs_ingested_gb / 24
+    burstable = [pool.instance_type for pool in inventory.node_pools if BURSTABLE.match(pool.instance_type)]
+    return {
+        "EKS control-plane logs (CloudWatch ingestion)": (
+            f"about ${logs_hour:.4f} an hour, assuming {CONTROL_PLANE_LOG_GB_PER_DAY:g} GB a day "
+            f"at ${prices.cloudwatch_logs_ingested_gb:.2f} per GB"
+        ),
+        "T3 surplus CPU credits": (
+            "none: the nodes run in standard credit mode and slow down instead" if burstable else "none: no T3 nodes"
+        ),
+        "traffic": "data transfer, load balancer capacity units, NAT data processing, S3 and KMS requests",
+    }
 
 
 def after_quickstop(inventory: CostInventory, *, data_retained: bool) -> CostInventory:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.aws import cost
 from components.aws.cost import (
     HOURS_PER_MONTH,
     PRICES,
@@ -110,3 +111,18 @@ def test_unpriced_items_are_an_error_not_a_zero(inventory, message):
 def test_capacity_type_is_spelled_as_eks_spells_it():
     with pytest.raises(ValueError, match="capacity_type must be SPOT or ON_DEMAND"):
         NodePool("t3.medium", "spot", 1, 20)
+
+
+def test_what_the_estimate_leaves_out_is_stated_with_an_estimate():
+    inventory = cost.CostInventory(
+        region="us-east-1",
+        eks_control_planes=1,
+        node_pools=(cost.NodePool("t3.medium", "SPOT", 1, 20),),
+    )
+    left_out = cost.not_included(inventory)
+    logs = left_out["EKS control-plane logs (CloudWatch ingestion)"]
+    assert f"${cost.CONTROL_PLANE_LOG_GB_PER_DAY * 0.50 / 24:.4f} an hour" in logs
+    assert "standard credit mode" in left_out["T3 surplus CPU credits"]
+    on_m6i = cost.CostInventory(region="us-east-1", node_pools=(cost.NodePool("m6i.large", "SPOT", 1, 20),))
+    assert cost.not_included(on_m6i)["T3 surplus CPU credits"] == "none: no T3 nodes"
+    assert "$0.0000" in cost.not_included(on_m6i)["EKS control-plane logs (CloudWatch ingestion)"]
