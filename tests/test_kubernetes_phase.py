@@ -18,6 +18,7 @@ import yaml
 from components.gateway import traefik_gateway
 from components.workloads.kubernetes_service import NAME_LABEL
 from stacks.catalog import phase_named
+from tests import alloy_view
 from tests.conftest import evaluate
 from tests.gateway_api_schema import BUNDLE_VERSION, SUPPORTED, gateway_api_errors
 from tests.harness import REPO, ProgramRun
@@ -367,9 +368,9 @@ def test_credentials_are_generated_secrets_and_kept_with_the_data(run):
 
 
 def test_alloy_forwards_to_the_lgtm_gateway_on_the_host_and_reads_logs_through_the_api(run, objects):
-    config = by_name(objects, "ConfigMap")["alloy-config"]["data"]["etc_alloy_config.alloy"]
+    config = alloy_view.in_cluster(objects)
     assert 'endpoint = "host.minikube.internal:4317"' in config
-    assert 'names = ["agents", "mlops-system", "gateway-system"]' in config
+    assert 'names = string.split("agents,mlops-system,gateway-system", ",")' in config
     roles = of_kind(objects, "Role")
     assert {r["metadata"]["namespace"] for r in roles} == {"agents", "mlops-system", "gateway-system"}
     for role in roles:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 import yaml
 
+from tests.alloy_view import resolved
 from tests.conftest import evaluate
 from tests.docker_view import services
 from tests.k8s_view import containers, manifests, workloads
@@ -52,7 +53,7 @@ def mimir(program) -> set[int]:
 
 
 def alloy(program) -> set[int]:
-    config = next(text for path, text in program.files.items() if path.endswith(".alloy"))
+    config = resolved(program.files, program.env)
     receivers = {int(port) for port in re.findall(r'endpoint\s*=\s*"0\.0\.0\.0:(\d+)"', config)}
     return {_port(_flag(program.args, "--server.http.listen-addr")), *receivers}
 
@@ -122,13 +123,12 @@ def kubernetes_programs(stack: str, phase: str) -> list[Program]:
         namespace = workload["metadata"]["namespace"]
         pod = workload["spec"]["template"]["spec"]
         (container,) = [c for c in containers(workload) if c in pod["containers"]]
-        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
-        files = {}
-        for volume in pod.get("volumes", []):
-            if "configMap" in volume and volume["name"] in mounts:
-                data = config_maps.get((namespace, volume["configMap"]["name"]), {})
-                for item in volume["configMap"].get("items", [{"key": k, "path": k} for k in data]):
-                    files[f"{mounts[volume['name']].rstrip('/')}/{item['path']}"] = data[item["key"]]
+        volumes = {v["name"]: v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+        files = {
+            mount["mountPath"]: config_maps[namespace, volumes[mount["name"]]][mount["subPath"]]
+            for mount in container.get("volumeMounts", [])
+            if mount["name"] in volumes and "subPath" in mount
+        }
         env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
         declared = {p["containerPort"] for p in container.get("ports", [])}
         programs.append(Program(workload["metadata"]["name"], declared, container.get("args", []), env, files))

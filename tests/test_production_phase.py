@@ -19,6 +19,7 @@ from components.gateway import cert_manager
 from components.observability import lgtm_eks
 from components.serving import kserve
 from stacks import production
+from tests import alloy_view
 from tests.aws.support import NODE_ALLOCATABLE_MIB, SYSTEM_MIB_PER_NODE
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
@@ -191,8 +192,7 @@ def test_the_workloads_send_telemetry_to_the_stores_in_the_cluster(objects):
         for e in named(objects, "Deployment", "code-critic")["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert agent_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://alloy.observability:4317"
-    config = named(objects, "ConfigMap", "alloy-config")["data"]
-    (text,) = config.values()
+    text = alloy_view.in_cluster(objects)
     for store in ("tempo.observability", "mimir-distributor.observability", "loki.observability"):
         assert store in text
     assert "host.minikube.internal" not in text and alloy["metadata"]["namespace"] == "observability"

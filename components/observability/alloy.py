@@ -1,10 +1,16 @@
 """Grafana Alloy as the lab's OTLP gateway: one place applications send traces, metrics, logs.
 
-Applications only ever know Alloy's address; where each signal is stored is Alloy's concern,
-derived here from the specs of the stores that exist.
+Applications only ever know Alloy's address; where each signal is stored is Alloy's concern. Its
+pipeline is a set of `.alloy` files (alloy_configs/), which Alloy loads from one directory as one
+config: the OTLP intake, then either the exporters to the stores or the forward to a gateway, and on
+Kubernetes the pod logs. Every address in them is an environment variable set here from the specs of
+the services that exist, so the wiring stays derived.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 from components.workloads.spec import (
     ConfigFile,
@@ -21,118 +27,47 @@ IMAGE = Image("grafana/alloy", "v1.21.2")
 UI_PORT = 12345
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
-CONFIG_PATH = "/etc/alloy/config.alloy"
+CONFIG_DIR = "/etc/alloy"
 DATA_PATH = "/var/lib/alloy/data"
 # The image creates user alloy (473) and owns the data directory with it, but defaults to root.
 ALLOY_USER = "473:473"
 MEMORY_MIB = 256
 
 
-def otlp_intake(next_input: str) -> str:
-    """OTLP on both ports into a memory limiter, which hands every signal to `next_input`."""
-    return f"""\
-logging {{
-  level  = "info"
-  format = "logfmt"
-}}
-
-otelcol.receiver.otlp "default" {{
-  grpc {{
-    endpoint = "0.0.0.0:{OTLP_GRPC_PORT}"
-  }}
-
-  http {{
-    endpoint = "0.0.0.0:{OTLP_HTTP_PORT}"
-  }}
-
-  output {{
-    metrics = [otelcol.processor.memory_limiter.default.input]
-    logs    = [otelcol.processor.memory_limiter.default.input]
-    traces  = [otelcol.processor.memory_limiter.default.input]
-  }}
-}}
-
-// Refuse data before the container's memory limit is reached, instead of being killed.
-otelcol.processor.memory_limiter "default" {{
-  check_interval         = "1s"
-  limit_percentage       = 75
-  spike_limit_percentage = 20
-
-  output {{
-    metrics = [{next_input}]
-    logs    = [{next_input}]
-    traces  = [{next_input}]
-  }}
-}}
-"""
+CONFIGS = Path(__file__).with_name("alloy_configs")
+INTAKE = "otlp-intake.alloy"
+TO_STORES = "to-stores.alloy"
+TO_GATEWAY = "to-gateway.alloy"
+POD_LOGS = "pod-logs.alloy"
 
 
-def batch(*, metrics: str, logs: str, traces: str) -> str:
-    """A batch processor handing each signal to its exporter."""
-    return f"""
-otelcol.processor.batch "default" {{
-  timeout = "1s"
-
-  output {{
-    metrics = [{metrics}]
-    logs    = [{logs}]
-    traces  = [{traces}]
-  }}
-}}
-"""
+def pipeline(*files: str) -> tuple[ConfigFile, ...]:
+    """The named `.alloy` files, where Alloy reads its config directory."""
+    return tuple(ConfigFile(f"{CONFIG_DIR}/{name}", (CONFIGS / name).read_text()) for name in files)
 
 
-def otlp_exporter(label: str, endpoint: str) -> str:
-    """An OTLP gRPC exporter in plain text: every peer of the lab runs on this machine."""
-    return f"""
-otelcol.exporter.otlp "{label}" {{
-  client {{
-    endpoint = "{endpoint}"
-
-    tls {{
-      insecure = true
-    }}
-  }}
-}}
-"""
+def intake_env() -> dict[str, str]:
+    return {
+        "OTLP_GRPC_LISTEN_ADDRESS": f"0.0.0.0:{OTLP_GRPC_PORT}",
+        "OTLP_HTTP_LISTEN_ADDRESS": f"0.0.0.0:{OTLP_HTTP_PORT}",
+    }
 
 
-def config(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> str:
-    """The gateway's pipeline: OTLP in, memory limiter, batch, one exporter per signal.
-
-    Metrics go through Prometheus remote write so exemplars reach Mimir; logs use Loki's
-    native OTLP endpoint, which keeps trace_id as structured metadata for Grafana's links.
-    """
-    return (
-        otlp_intake("otelcol.processor.batch.default.input")
-        + batch(
-            metrics="otelcol.exporter.prometheus.mimir.input",
-            logs="otelcol.exporter.otlphttp.loki.input",
-            traces="otelcol.exporter.otlp.tempo.input",
-        )
-        + otlp_exporter("tempo", traces_otlp_grpc)
-        + f"""
-otelcol.exporter.otlphttp "loki" {{
-  client {{
-    endpoint = "{logs_otlp_http}"
-  }}
-}}
-
-otelcol.exporter.prometheus "mimir" {{
-  forward_to = [prometheus.remote_write.mimir.receiver]
-}}
-
-prometheus.remote_write "mimir" {{
-  endpoint {{
-    url            = "{metrics_remote_write}"
-    send_exemplars = true
-  }}
-}}
-"""
-    )
+def stores_env(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> dict[str, str]:
+    return {
+        "TEMPO_OTLP_GRPC_ENDPOINT": traces_otlp_grpc,
+        "MIMIR_REMOTE_WRITE_URL": metrics_remote_write,
+        "LOKI_OTLP_HTTP_ENDPOINT": logs_otlp_http,
+    }
 
 
 def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_http: str) -> ServiceSpec:
+    """The gateway of the Docker stack: OTLP in, each signal to its store."""
+    return alloy_spec(pipeline(INTAKE, TO_STORES), stores_env(traces_otlp_grpc, metrics_remote_write, logs_otlp_http))
+
+
+def alloy_spec(config_files: tuple[ConfigFile, ...], pipeline_env: Mapping[str, str]) -> ServiceSpec:
+    """Alloy with a pipeline and the addresses it reads; the runtimes add their own storage."""
     return ServiceSpec(
         name="alloy",
         image=IMAGE,
@@ -142,15 +77,15 @@ def alloy_service(traces_otlp_grpc: str, metrics_remote_write: str, logs_otlp_ht
             Port("http", UI_PORT),
         ),
         memory_mib=MEMORY_MIB,
-        env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
+        env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB), **intake_env(), **pipeline_env},
         args=(
             "run",
             f"--server.http.listen-addr=0.0.0.0:{UI_PORT}",
             f"--storage.path={DATA_PATH}",
             "--disable-reporting",
-            CONFIG_PATH,
+            CONFIG_DIR,
         ),
-        config_files=(ConfigFile(CONFIG_PATH, config(traces_otlp_grpc, metrics_remote_write, logs_otlp_http)),),
+        config_files=config_files,
         volumes=(DataVolume("data", DATA_PATH),),
         user=ALLOY_USER,
         # The image has bash but neither curl nor wget.

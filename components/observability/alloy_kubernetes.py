@@ -14,8 +14,17 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.observability import alloy
-from components.observability.alloy import DATA_PATH, OTLP_GRPC_PORT, alloy_service, batch, otlp_exporter, otlp_intake
+from components.observability.alloy import (
+    DATA_PATH,
+    INTAKE,
+    OTLP_GRPC_PORT,
+    POD_LOGS,
+    TO_GATEWAY,
+    TO_STORES,
+    alloy_spec,
+    pipeline,
+    stores_env,
+)
 from components.workloads.kubernetes_service import (
     Allow,
     KubernetesService,
@@ -28,100 +37,18 @@ from components.workloads.kubernetes_service import (
 from components.workloads.spec import ConfigFile, ServiceSpec
 
 NAME = "alloy"
-CONFIG_PATH = "/etc/alloy/config.alloy"
 # Kubernetes API server: 443 on its Service, 8443 on minikube's node after the Service's DNAT.
 API_SERVER_PORTS = (443, 8443)
-# Pod log labels, moved onto the OTLP resource under the names Loki indexes by default.
-POD_LABELS = {"namespace": "k8s.namespace.name", "pod": "k8s.pod.name", "container": "k8s.container.name"}
-
-
-def config(gateway_otlp_grpc: str, log_namespaces: tuple[str, ...]) -> str:
-    """OTLP from the workloads and pod logs from the API, batched and sent on as OTLP."""
-    forward = "otelcol.exporter.otlp.gateway.input"
-    return (
-        otlp_intake("otelcol.processor.batch.default.input")
-        + pod_logs(log_namespaces)
-        + batch(metrics=forward, logs=forward, traces=forward)
-        + otlp_exporter("gateway", gateway_otlp_grpc)
-    )
-
-
-def pod_logs(log_namespaces: tuple[str, ...]) -> str:
-    """Pod logs read from the API, named with the semantic conventions, into the batch processor."""
-    namespaces = ", ".join(f'"{name}"' for name in log_namespaces)
-    relabels = "".join(
-        f"""
-  rule {{
-    source_labels = ["__meta_kubernetes_{source}"]
-    target_label  = "{target}"
-  }}
-"""
-        for source, target in (
-            ("namespace", "namespace"),
-            ("pod_name", "pod"),
-            ("pod_container_name", "container"),
-            ("pod_label_app_kubernetes_io_name", "service_name"),
-        )
-    )
-    renames = "".join(
-        f'      `set(attributes["{otel}"], attributes["{label}"])`,\n' for label, otel in POD_LABELS.items()
-    )
-    keys = ", ".join(f'"{key}"' for key in (*POD_LABELS, "service_name"))
-    return f"""
-discovery.kubernetes "pods" {{
-  role = "pod"
-
-  namespaces {{
-    names = [{namespaces}]
-  }}
-}}
-
-discovery.relabel "pods" {{
-  targets = discovery.kubernetes.pods.targets
-{relabels}}}
-
-loki.source.kubernetes "pods" {{
-  targets    = discovery.relabel.pods.output
-  forward_to = [otelcol.receiver.loki.pods.receiver]
-}}
-
-// Loki labels arrive as log attributes: group each pod's lines under one resource...
-otelcol.receiver.loki "pods" {{
-  output {{
-    logs = [otelcol.processor.groupbyattrs.pods.input]
-  }}
-}}
-
-otelcol.processor.groupbyattrs "pods" {{
-  keys = [{keys}]
-
-  output {{
-    logs = [otelcol.processor.transform.pods.input]
-  }}
-}}
-
-// ...and name it with the semantic conventions, so Loki indexes namespace, pod and service.
-otelcol.processor.transform "pods" {{
-  error_mode = "ignore"
-
-  log_statements {{
-    context    = "resource"
-    statements = [
-{renames}      `set(attributes["service.name"], attributes["service_name"])`,
-      `delete_matching_keys(attributes, "^(namespace|pod|container|service_name)$")`,
-    ]
-  }}
-
-  output {{
-    logs = [otelcol.processor.batch.default.input]
-  }}
-}}
-"""
 
 
 def cluster_alloy_service(namespace: str, gateway_host: str, log_namespaces: tuple[str, ...]) -> ServiceSpec:
-    """The gateway's spec with the cluster pipeline, forwarding to the LGTM gateway at `gateway_host`."""
-    return _in_cluster(namespace, config(f"{gateway_host}:{OTLP_GRPC_PORT}", log_namespaces))
+    """OTLP from the workloads and pod logs from the API, forwarded to the LGTM gateway at `gateway_host`."""
+    return _in_cluster(
+        namespace,
+        pipeline(INTAKE, POD_LOGS, TO_GATEWAY),
+        {"GATEWAY_OTLP_GRPC_ENDPOINT": f"{gateway_host}:{OTLP_GRPC_PORT}"},
+        log_namespaces,
+    )
 
 
 def cluster_alloy_to_stores(
@@ -133,15 +60,19 @@ def cluster_alloy_to_stores(
     log_namespaces: tuple[str, ...],
 ) -> ServiceSpec:
     """The Docker gateway's own pipeline and exporters, plus pod logs: for stores inside the cluster."""
-    pipeline = alloy.config(traces_otlp_grpc, metrics_remote_write, logs_otlp_http) + pod_logs(log_namespaces)
-    return _in_cluster(namespace, pipeline)
+    return _in_cluster(
+        namespace,
+        pipeline(INTAKE, POD_LOGS, TO_STORES),
+        stores_env(traces_otlp_grpc, metrics_remote_write, logs_otlp_http),
+        log_namespaces,
+    )
 
 
-def _in_cluster(namespace: str, pipeline: str) -> ServiceSpec:
-    gateway = alloy_service(traces_otlp_grpc="", metrics_remote_write="", logs_otlp_http="")
+def _in_cluster(
+    namespace: str, files: tuple[ConfigFile, ...], exports: dict[str, str], log_namespaces: tuple[str, ...]
+) -> ServiceSpec:
     return replace(
-        gateway,
-        config_files=(ConfigFile(CONFIG_PATH, pipeline),),
+        alloy_spec(files, {**exports, "LOG_NAMESPACES": ",".join(log_namespaces)}),
         # Only a write-ahead buffer lives here; losing it on a restart loses seconds of telemetry.
         volumes=(),
         scratch_paths=(DATA_PATH, "/tmp"),

@@ -13,6 +13,7 @@ import pytest
 
 from stacks.catalog import PHASES
 from tests.alloy_reference import COMPONENTS, RUN_FLAGS
+from tests.alloy_view import resolved
 from tests.conftest import evaluate
 from tests.docker_view import services
 from tests.k8s_view import manifests
@@ -95,15 +96,17 @@ def alloy_configs() -> dict[str, tuple[str, list[str]]]:
             run = evaluate(stack, phase=phase.name)
             for name, service in services(run).items():
                 if service.image.startswith("grafana/alloy"):
-                    (config,) = [t for p, t in service.uploads_under("/").items() if p.endswith(".alloy")]
+                    config = resolved(service.uploads_under("/etc/alloy/"), service.env)
                     found[f"{stack}:{phase.name}/docker-{name}"] = (config, list(service.container["command"]))
             objects = manifests(run)
             for config_map in (
                 o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("alloy")
             ):
-                (config,) = [t for k, t in config_map["data"].items() if k.endswith(".alloy")]
                 (deployment,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "alloy"]
-                args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                container = deployment["spec"]["template"]["spec"]["containers"][0]
+                env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+                config = resolved(config_map["data"], env)
+                args = container["args"]
                 found[f"{stack}:{phase.name}/{config_map['metadata']['namespace']}"] = (config, args)
     return found
 

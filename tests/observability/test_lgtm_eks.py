@@ -30,6 +30,7 @@ from components.observability.lgtm_eks import (
     store_urls,
 )
 from components.workloads.kubernetes_service import Pods, namespace
+from tests import alloy_view
 from tests.aws.support import ACCOUNT, AwsRun, run_aws
 from tests.gateway import DOMAIN, tls_gateway
 from tests.k8s_view import manifests, of_kind, schema_errors
@@ -384,12 +385,12 @@ def test_grafana_is_routed_through_the_lab_gateway_over_https(run, objects):
 
 
 def test_alloy_exports_to_the_stores_in_the_cluster_and_collects_the_given_namespaces(objects):
-    config = named(objects, "ConfigMap", "alloy-config")["data"]["etc_alloy_config.alloy"]
+    config = alloy_view.in_cluster(objects)
     assert f'endpoint = "tempo.{NAMESPACE}:4317"' in config
     assert f'url            = "http://mimir-distributor.{NAMESPACE}:8080/api/v1/push"' in config
     assert f'endpoint = "http://loki.{NAMESPACE}:3100/otlp"' in config
     assert "send_exemplars = true" in config
-    assert 'names = ["agents", "mlops-system"]' in config
+    assert 'names = string.split("agents,mlops-system", ",")' in config
     assert "otelcol.exporter.otlp.gateway" not in config
 
 

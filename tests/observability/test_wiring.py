@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from tests.alloy_view import resolved
 from tests.docker_view import endpoints, services
 
 
@@ -41,7 +42,7 @@ def datasources(lgtm):
 
 @pytest.fixture(scope="module")
 def alloy_config(lgtm):
-    return lgtm["alloy"].upload("/etc/alloy/config.alloy")
+    return resolved(lgtm["alloy"].uploads_under("/etc/alloy/"), lgtm["alloy"].env)
 
 
 def alloy_block(config: str, component: str, label: str) -> str:
