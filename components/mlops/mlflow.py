@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 
@@ -57,28 +58,8 @@ class MlflowAuth:
         )
 
 
-# Runs before the server: the artifact bucket exists, or is created, once the store answers.
-ENSURE_BUCKET = """\
-import os, time
-import boto3
-from botocore.exceptions import ClientError, EndpointConnectionError
-bucket = os.environ["ARTIFACT_BUCKET"]
-s3 = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
-for attempt in range(60):
-    try:
-        s3.head_bucket(Bucket=bucket)
-        break
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("404", "NoSuchBucket"):
-            raise
-        s3.create_bucket(Bucket=bucket)
-        break
-    except EndpointConnectionError:
-        time.sleep(2)
-else:
-    raise SystemExit(f"object store unreachable at {s3.meta.endpoint_url}")
-print(f"artifact bucket {bucket} ready")
-"""
+ENSURE_BUCKET = (Path(__file__).parent / "programs" / "ensure_bucket.py").read_text()
+"""The init container's program: the artifact bucket exists, or is created, once the store answers."""
 
 
 def allowed_hosts(public_host: str, namespace: str) -> str:
