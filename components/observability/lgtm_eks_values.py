@@ -9,9 +9,12 @@ Every pod meets the `restricted` Pod Security Standard and requests the memory i
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
+import yaml
 
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION
 from components.observability import grafana as grafana_module
@@ -40,13 +43,7 @@ MIMIR_COMPONENTS_MIB = {
 }
 """The classic architecture's smallest set: one replica each, no Kafka, alertmanager or gateway. The
 query-scheduler stays: since chart 6.0 the query-frontend and queriers always go through it."""
-MIMIR_CLASSIC_ARCHITECTURE = {
-    "ingest_storage": {"kafka": {"address": None, "topic": None, "auto_create_topic_default_partitions": None}},
-    "distributor": {"remote_timeout": None},
-    "ingester": {"push_grpc_method_enabled": None},
-}
-"""The chart's own classic-architecture.yaml: its ingest-storage defaults deleted from the structured config,
-so Mimir's defaults apply again (above all, ingesters accept the distributors' gRPC pushes)."""
+CHART_VALUES = Path(__file__).with_name("chart_values")
 GRAFANA_DASHBOARDS = "llm-infra-lab"
 """The dashboard provider, and the directory under /var/lib/grafana/dashboards it reads."""
 ADMIN_USER_KEY = "admin-user"
@@ -179,9 +176,9 @@ def tempo(bucket: StoreBucket, storage_class: str | None, metrics_remote_write: 
 def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str) -> dict:
     """mimir-distributed in its classic architecture, one replica per component, blocks in S3.
 
-    Delete MIMIR_CLASSIC_ARCHITECTURE from its structured config too (`mimir_deleted_defaults`). The ruler
-    reads the lab's rule files from a ConfigMap (local ruler storage, read-only), the same files the Docker
-    stack's Mimir loads.
+    The static shape is chart_values/mimir.yaml; its classic-architecture deletions go to Helm as a values file
+    (`mimir_deleted_defaults`). The ruler reads the lab's rule files from a ConfigMap (local ruler storage,
+    read-only), the same files the Docker stack's Mimir loads.
     """
     local = mimir_module.config()
     components = {
@@ -194,17 +191,13 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
         }
         for component, memory_mib in MIMIR_COMPONENTS_MIB.items()
     }
-    components["ingester"] |= {
-        "zoneAwareReplication": {"enabled": False},
-        # Up to two hours of samples live in the TSDB head before a block reaches S3.
-        "persistentVolume": {"enabled": True, "size": f"{WAL_GIB}Gi", "storageClass": storage_class},
+    # Up to two hours of samples live in the TSDB head before a block reaches S3.
+    components["ingester"]["persistentVolume"] = {
+        "enabled": True,
+        "size": f"{WAL_GIB}Gi",
+        "storageClass": storage_class,
     }
-    # Both only cache what S3 holds.
-    components["store_gateway"] |= {"zoneAwareReplication": {"enabled": False}, "persistentVolume": {"enabled": False}}
-    components["compactor"] |= {"persistentVolume": {"enabled": False}}
     components["ruler"] |= {
-        # The chart's 1 GiB ballast would sit above GOMEMLIMIT and keep the collector running; off.
-        "memBallastSizeBytes": 0,
         "extraVolumes": [{"name": "rules", "configMap": {"name": rules_config_map}}],
         "extraVolumeMounts": [
             {
@@ -214,7 +207,7 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
             }
         ],
     }
-    return {
+    derived = {
         "image": {"tag": mimir_module.IMAGE.tag},
         "serviceAccount": _service_account(bucket),
         "rbac": {"podSecurityContext": pod_security(10001)},
@@ -230,25 +223,33 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
                         "s3": {"bucket_name": bucket.name, "endpoint": bucket.endpoint, "region": bucket.region},
                     }
                 },
-                "blocks_storage": {"storage_prefix": "blocks"},
                 "ruler_storage": local["ruler_storage"],
                 "limits": {**local["limits"], "compactor_blocks_retention_period": MIMIR_RETENTION},
                 "usage_stats": local["usage_stats"],
             }
         },
         **components,
-        "kafka": {"enabled": False},
-        "minio": {"enabled": False},
-        "rollout_operator": {"enabled": False},
-        "alertmanager": {"enabled": False},
-        "overrides_exporter": {"enabled": False},
-        "gateway": {"enabled": False},
     }
+    return merged(_chart_values("mimir.yaml"), derived)
 
 
 def mimir_deleted_defaults() -> dict:
     """What the Mimir release deletes from the chart's defaults (Helm removes a key set to null)."""
-    return {"mimir": {"structuredConfig": MIMIR_CLASSIC_ARCHITECTURE}}
+    return _chart_values("mimir-classic-architecture.yaml")
+
+
+def _chart_values(name: str) -> dict:
+    return yaml.safe_load((CHART_VALUES / name).read_text())
+
+
+def merged(base: Mapping, top: Mapping) -> dict:
+    """`top` over `base`, maps merged key by key."""
+    result = dict(base)
+    for key, value in top.items():
+        result[key] = (
+            merged(base[key], value) if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) else value
+        )
+    return result
 
 
 def grafana(
