@@ -7,7 +7,10 @@ to its logs and RED metrics, a metric exemplar and a log line link back to the t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
+import pulumi_random as random
 
 from components.observability import dashboards
 from components.observability.datasources import LOGS, METRICS, TRACES
@@ -136,6 +139,35 @@ def dashboard_provider() -> dict:
     }
 
 
+SETTINGS = {
+    "GF_AUTH_ANONYMOUS_ENABLED": "false",
+    "GF_USERS_ALLOW_SIGN_UP": "false",
+    "GF_SECURITY_DISABLE_GRAVATAR": "true",
+    "GF_SECURITY_COOKIE_SAMESITE": "strict",
+    "GF_ANALYTICS_REPORTING_ENABLED": "false",
+    "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+    # Keep the bundled datasource plugins at the versions this image ships.
+    "GF_PLUGINS_PREINSTALL_AUTO_UPDATE": "false",
+}
+"""How the lab runs Grafana on every runtime: a login for everyone, nothing reported, plugins pinned."""
+
+
+@dataclass(frozen=True)
+class GrafanaCredentials:
+    """The admin's generated password and the key that encrypts Grafana's stored secrets (both secret)."""
+
+    admin_password: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+
+    @staticmethod
+    def generate(opts: pulumi.ResourceOptions) -> GrafanaCredentials:
+        """Grafana keeps the first pair it starts with in its database: `opts` ties them to that data."""
+        password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=opts)
+        secret_key = random.RandomPassword("grafana-secret-key", length=40, special=False, opts=opts)
+        return GrafanaCredentials(pulumi.Output.secret(password.result), pulumi.Output.secret(secret_key.result))
+
+
 def grafana_service(
     *,
     http_port: int,
@@ -161,15 +193,7 @@ def grafana_service(
         env={
             "GF_SERVER_HTTP_PORT": str(http_port),
             "GF_SECURITY_ADMIN_USER": ADMIN_USER,
-            "GF_AUTH_ANONYMOUS_ENABLED": "false",
-            "GF_USERS_ALLOW_SIGN_UP": "false",
-            "GF_SECURITY_DISABLE_GRAVATAR": "true",
-            "GF_SECURITY_COOKIE_SAMESITE": "strict",
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-            "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
-            # Keep the bundled datasource plugins at the versions this image ships.
-            "GF_PLUGINS_PREINSTALL_AUTO_UPDATE": "false",
+            **SETTINGS,
             "GOMEMLIMIT": go_memory_limit(MEMORY_MIB),
         },
         secret_env={"GF_SECURITY_ADMIN_PASSWORD": admin_password, "GF_SECURITY_SECRET_KEY": secret_key},

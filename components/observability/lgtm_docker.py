@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 
-from components.observability.grafana import ADMIN_USER
+from components.observability.grafana import ADMIN_USER, GrafanaCredentials
 from components.observability.lgtm import LgtmServices, lgtm_services
 from components.workloads.docker_service import DockerTarget, render_services
 
@@ -32,13 +31,11 @@ class LgtmOnDocker(pulumi.ComponentResource):
 
         # Grafana keeps the first admin password and its secret key in its database: they must
         # live exactly as long as the data volume, or a quickstop would lock you out.
-        credentials = pulumi.ResourceOptions(parent=self, **args.target.data_protection)
-        admin_password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=credentials)
-        secret_key = random.RandomPassword("grafana-secret-key", length=40, special=False, opts=credentials)
+        credentials = GrafanaCredentials.generate(pulumi.ResourceOptions(parent=self, **args.target.data_protection))
         self.services: LgtmServices = lgtm_services(
             grafana_port=args.grafana_port,
-            grafana_admin_password=pulumi.Output.secret(admin_password.result),
-            grafana_secret_key=pulumi.Output.secret(secret_key.result),
+            grafana_admin_password=credentials.admin_password,
+            grafana_secret_key=credentials.secret_key,
             llm_monthly_budget_usd=args.llm_monthly_budget_usd,
         )
         self.containers = render_services(self.services.all(), args.target, parent=self)
@@ -47,7 +44,7 @@ class LgtmOnDocker(pulumi.ComponentResource):
         alloy = self.services.alloy
         self.grafana_url = f"http://{host}:{self.services.grafana.port('http').number}"
         self.grafana_admin_user = ADMIN_USER
-        self.grafana_admin_password = pulumi.Output.secret(admin_password.result)
+        self.grafana_admin_password = credentials.admin_password
         self.otlp_grpc_endpoint = f"http://{host}:{alloy.port('otlp-grpc').number}"
         self.otlp_http_endpoint = f"http://{host}:{alloy.port('otlp-http').number}"
         self.register_outputs(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_access_policy
@@ -152,16 +151,7 @@ class LgtmOnEks(pulumi.ComponentResource):
 
         rules = self._config_map("mimir-rules", alerts.rule_files(args.llm_monthly_budget_usd))
         boards = self._config_map("grafana-dashboards", dashboards.dashboard_files())
-        admin, secret_key = self._grafana_admin()
-        # The Docker stack's Grafana, for its settings: one source for both runtimes.
-        local_grafana = grafana.grafana_service(
-            http_port=GRAFANA_POD_PORT,
-            metrics_query_url=urls["metrics_query"],
-            logs_url=urls["logs"],
-            traces_url=urls["traces"],
-            admin_password=self.grafana_admin_password,
-            secret_key=secret_key,
-        )
+        admin = self._grafana_admin()
         self.grafana_datasources = grafana.datasources(urls["metrics_query"], urls["logs"], urls["traces"])
         self.values = {
             "loki": values.loki(bucket("loki"), storage_class),
@@ -169,7 +159,7 @@ class LgtmOnEks(pulumi.ComponentResource):
             "mimir": values.mimir(bucket("mimir"), storage_class, rules.metadata.name),
             "grafana": values.grafana(
                 datasources=self.grafana_datasources,
-                env=dict(local_grafana.env),
+                env=grafana.SETTINGS,
                 admin_secret=admin.metadata.name,
                 dashboards_config_map=boards.metadata.name,
             ),
@@ -238,27 +228,23 @@ class LgtmOnEks(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _grafana_admin(self) -> tuple[k8s.core.v1.Secret, pulumi.Output[str]]:
-        """Generated credentials in a Secret the chart reads (`admin.existingSecret`), and the secret key."""
+    def _grafana_admin(self) -> k8s.core.v1.Secret:
+        """Generated credentials in a Secret the chart reads (`admin.existingSecret` and the secret key)."""
         child = pulumi.ResourceOptions(parent=self)
-        password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=child)
-        secret_key = pulumi.Output.secret(
-            random.RandomPassword("grafana-secret-key", length=40, special=False, opts=child).result
-        )
+        credentials = grafana.GrafanaCredentials.generate(child)
         self.grafana_admin_user = grafana.ADMIN_USER
-        self.grafana_admin_password = pulumi.Output.secret(password.result)
-        secret = k8s.core.v1.Secret(
+        self.grafana_admin_password = credentials.admin_password
+        return k8s.core.v1.Secret(
             "grafana-admin",
             metadata={"name": "grafana-admin", "namespace": self.namespace, "labels": labels_for("grafana")},
             type="Opaque",
             string_data={
                 values.ADMIN_USER_KEY: grafana.ADMIN_USER,
                 values.ADMIN_PASSWORD_KEY: self.grafana_admin_password,
-                values.SECRET_KEY_KEY: secret_key,
+                values.SECRET_KEY_KEY: credentials.secret_key,
             },
             opts=child,
         )
-        return secret, secret_key
 
     def _release(self, release: str, target: KubernetesTarget, depends_on: list) -> k8s.helm.v3.Release:
         chart = CHARTS[release]

@@ -49,8 +49,6 @@ GRAFANA_DASHBOARDS = "llm-infra-lab"
 ADMIN_USER_KEY = "admin-user"
 ADMIN_PASSWORD_KEY = "admin-password"
 SECRET_KEY_KEY = "secret-key"
-GRAFANA_MANAGED_ENV = ("GF_SERVER_HTTP_PORT", "GF_SECURITY_ADMIN_USER", "GOMEMLIMIT")
-"""Set by the chart itself (port 3000, admin user from the Secret, GOMEMLIMIT from the limit)."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +269,8 @@ def grafana(
         # The chart's own default is the distroless build of its appVersion; pinned to the Docker stack's.
         "image": {"repository": grafana_module.IMAGE.repository, "tag": f"{grafana_module.IMAGE.tag}-distroless"},
         "admin": {"existingSecret": admin_secret, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
-        "env": {key: value for key, value in env.items() if key not in GRAFANA_MANAGED_ENV},
+        # The port, the admin user and GOMEMLIMIT are the chart's to set (3000, the Secret, the limit).
+        "env": dict(env),
         "envValueFrom": {"GF_SECURITY_SECRET_KEY": {"secretKeyRef": {"name": admin_secret, "key": SECRET_KEY_KEY}}},
         "datasources": {"datasources.yaml": datasources},
         "dashboardProviders": {"dashboardproviders.yaml": provider},
