@@ -33,7 +33,7 @@ from components.gateway.traefik_gateway import (
 )
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
 from components.mlops.mlops_kubernetes import DVC_PREFIX
-from components.workloads.kubernetes_service import KubernetesTarget, namespace
+from components.workloads.kubernetes_service import INTERNET, KubernetesTarget, namespace
 from components.workloads.spec import ServiceSpec
 from stacks.settings import AwsSettings, Settings
 
@@ -254,7 +254,7 @@ def traefik_gateway(base: Foundation, *, domain: str | None, tls: GatewayTls | N
     cidrs = list(base.config.gateway_allowed_cidrs)
     admitted = {HTTP_PORT: cidrs}
     if tls is not None:
-        admitted = {HTTP_PORT: [*cidrs, "0.0.0.0/0"], HTTPS_PORT: cidrs}
+        admitted = {HTTP_PORT: [*cidrs, INTERNET.cidr], HTTPS_PORT: cidrs}
     firewall = LoadBalancerFirewall(
         "gateway-firewall",
         LoadBalancerFirewallArgs(

@@ -20,6 +20,7 @@ from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleAr
 from components.gateway.traefik_gateway import TraefikGateway
 from components.mlops.mlflow import ADMIN_USER, ARTIFACT_PREFIX, NAME, MlflowAuth, mlflow_service
 from components.workloads.kubernetes_service import (
+    INTERNET,
     Allow,
     KubernetesService,
     KubernetesServiceArgs,
@@ -103,7 +104,7 @@ class MlflowOnEks(pulumi.ComponentResource):
                 target=target,
                 ingress=(from_pods(args.gateway.pods, self.spec, "http"),),
                 egress=(
-                    Allow(Network("0.0.0.0/0"), HTTPS_PORT),
+                    Allow(INTERNET, HTTPS_PORT),
                     *((Allow(Network(args.database_network), POSTGRES_PORT),) if args.database_network else ()),
                 ),
                 service_account=self.service_account.metadata.name,

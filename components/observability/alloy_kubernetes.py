@@ -26,11 +26,11 @@ from components.observability.alloy import (
     stores_env,
 )
 from components.workloads.kubernetes_service import (
+    INTERNET,
     Allow,
     KubernetesService,
     KubernetesServiceArgs,
     KubernetesTarget,
-    Network,
     Pods,
     labels_for,
 )
@@ -89,7 +89,7 @@ class AlloyOnKubernetesArgs:
     """Namespaces whose pod logs it collects."""
     senders: tuple[Pods, ...]
     """Pods allowed to send OTLP."""
-    destinations: tuple[Allow, ...] = (Allow(Network("0.0.0.0/0"), OTLP_GRPC_PORT),)
+    destinations: tuple[Allow, ...] = (Allow(INTERNET, OTLP_GRPC_PORT),)
     """Where it exports to; by default the LGTM gateway outside the cluster, at any address."""
     api_server_ports: tuple[int, ...] = API_SERVER_PORTS
 
@@ -116,7 +116,7 @@ class AlloyOnKubernetes(pulumi.ComponentResource):
                 ingress=tuple(Allow(pods, port) for pods in args.senders for port in otlp_ports),
                 egress=(
                     *args.destinations,
-                    *(Allow(Network("0.0.0.0/0"), port) for port in args.api_server_ports),
+                    *(Allow(INTERNET, port) for port in args.api_server_ports),
                 ),
                 service_account=self.service_account.metadata.name,
                 checkov_skips={

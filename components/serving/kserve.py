@@ -24,9 +24,9 @@ from components.workloads import restricted
 from components.workloads.helm import chart_release
 from components.workloads.kubernetes_service import (
     DNS_RULE,
+    INTERNET,
     Allow,
     KubernetesTarget,
-    Network,
     labels_for,
     policy_rule,
 )
@@ -160,7 +160,7 @@ class ModelServing(pulumi.ComponentResource):
                 "policy_types": ["Ingress", "Egress"],
                 "ingress": [policy_rule("from", Allow(args.gateway.pods, MODEL_PORT))],
                 # The storage initializer downloads the model; the model server needs nothing else.
-                "egress": [policy_rule("to", Allow(Network("0.0.0.0/0"), HTTPS_PORT)), DNS_RULE],
+                "egress": [policy_rule("to", Allow(INTERNET, HTTPS_PORT)), DNS_RULE],
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -8,11 +8,11 @@ import pulumi
 
 from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service
 from components.workloads.kubernetes_service import (
+    INTERNET,
     Allow,
     KubernetesService,
     KubernetesServiceArgs,
     KubernetesTarget,
-    Network,
     Pods,
     Scaling,
     from_pods,
@@ -61,7 +61,7 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
             namespace=namespace,
         )
         send_telemetry = to_service(args.otlp, "otlp-grpc")
-        call_provider = (Allow(Network("0.0.0.0/0"), HTTPS_PORT),) if args.llm.api_key is not None else ()
+        call_provider = (Allow(INTERNET, HTTPS_PORT),) if args.llm.api_key is not None else ()
         key_in_env = {"CKV_K8S_35": "the agent reads its provider's API key from the environment only"}
 
         def pods(spec: ServiceSpec) -> Pods:

@@ -60,6 +60,10 @@ class Network:
         return {"ip_block": {"cidr": self.cidr, "except": list(self.excluded) or None}}
 
 
+INTERNET = Network("0.0.0.0/0")
+"""Any address: the internet, and the peers outside the cluster a policy cannot name more closely."""
+
+
 @dataclass(frozen=True)
 class Allow:
     """One permitted connection: with `peer`, on TCP `port` (the server's port)."""
