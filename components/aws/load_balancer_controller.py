@@ -223,7 +223,7 @@ def _values(args: LoadBalancerControllerArgs, role_arn: pulumi.Input[str]) -> di
         "keepTLSSecret": True,
         "resources": restricted.resources(MEMORY_MIB, CPU_REQUEST, CPU_LIMIT),
         "podSecurityContext": restricted.pod(RUN_AS, fs_group=True),
-        "securityContext": {**restricted.CONTAINER, "runAsNonRoot": True},
+        "securityContext": restricted.container(restate_pod=True),
     }
 
 

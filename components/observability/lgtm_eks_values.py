@@ -68,12 +68,7 @@ def pod_security(uid: int) -> dict:
     return restricted.pod(uid, fs_group=True)
 
 
-CONTAINER_SECURITY = {
-    **restricted.CONTAINER,
-    "privileged": False,
-    "runAsNonRoot": True,
-    "seccompProfile": restricted.RUNTIME_DEFAULT,
-}
+CONTAINER_SECURITY = restricted.container(restate_pod=True)
 """Restated per container: some of the charts' containers take no pod-level context."""
 
 

@@ -64,12 +64,7 @@ RBAC_PROXY_MEMORY_MIB = 64
 STORAGE_INITIALIZER_MEMORY_MIB = 256
 MODEL_MEMORY_MIB = 384
 CPU_TARGET_PERCENT = 80
-RESTRICTED_CONTAINER = {
-    **{key: value for key, value in restricted.CONTAINER.items() if key != "readOnlyRootFilesystem"},
-    "privileged": False,
-    "runAsNonRoot": True,
-    "seccompProfile": restricted.RUNTIME_DEFAULT,
-}
+RESTRICTED_CONTAINER = restricted.container(read_only_root=False, restate_pod=True)
 """The restricted Pod Security Standard, per container, on a writable root: KServe's Python servers are not
 known to run on a read-only one."""
 

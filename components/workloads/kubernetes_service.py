@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.workloads import restricted
 from components.workloads.spec import ServiceSpec, data_options
 
 PART_OF = "llm-infra-lab"
@@ -231,12 +232,8 @@ class KubernetesService(pulumi.ComponentResource):
             "service_account_name": args.service_account,
             "enable_service_links": False,
             "security_context": {
-                "run_as_non_root": True,
-                "run_as_user": uid,
-                "run_as_group": gid,
-                "fs_group": gid if spec.volumes else None,
-                "fs_group_change_policy": "OnRootMismatch" if spec.volumes else None,
-                "seccomp_profile": {"type": "RuntimeDefault"},
+                **restricted.pod(uid, gid=gid, fs_group=bool(spec.volumes)),
+                **({"fsGroupChangePolicy": "OnRootMismatch"} if spec.volumes else {}),
             },
             "topology_spread_constraints": _spread(spec.name) if args.scaling else None,
             "init_containers": [self._init_container(spec, env, mounts, args.init_args)] if args.init_args else None,
@@ -368,14 +365,7 @@ def _runtime(spec: ServiceSpec, env: list[dict], mounts: list[dict]) -> dict:
             "requests": {"cpu": f"{spec.cpu_millis}m", "memory": f"{spec.memory_mib}Mi"},
             "limits": {"cpu": f"{max(spec.cpu_millis, CPU_LIMIT_MILLIS)}m", "memory": f"{spec.memory_mib}Mi"},
         },
-        "security_context": {
-            "allow_privilege_escalation": False,
-            "privileged": False,
-            "read_only_root_filesystem": True,
-            "run_as_non_root": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccomp_profile": {"type": "RuntimeDefault"},
-        },
+        "security_context": restricted.container(restate_pod=True),
     }
 
 
