@@ -28,6 +28,10 @@ class Phase:
     updates: tuple[str, ...] = ()
     """Resources of the previous phase (`<type>::<name>`) this one changes in place, never
     replaces, because the change is the phase's point: TLS on the gateway, a database for MLflow."""
+    needs: tuple[str, ...] = ()
+    """What `pulumi up` of the phase needs on this machine besides Pulumi and the virtualenv, checked by
+    `make quickstart` (scripts/lab.py): `docker` (a running engine), `minikube` (a running profile named by
+    `kubeContext`, at least MINIKUBE), `aws` (credentials of the account)."""
 
     @property
     def builder(self) -> Callable[[Settings], Any]:
@@ -36,22 +40,54 @@ class Phase:
         return importlib.import_module(self.module).build
 
 
+@dataclass(frozen=True)
+class Minikube:
+    """The minikube phase `kubernetes` runs on: room for a rolling update of every Deployment at once
+    (docs/phases/kubernetes.md, "How big the minikube must be"), and Calico to enforce the NetworkPolicies."""
+
+    memory_mib: int
+    cpus: int
+    cni: str
+
+    def start_command(self, profile: str | None = None) -> str:
+        named = f" -p {profile}" if profile else ""
+        return f"minikube start{named} --memory {self.memory_mib} --cpus {self.cpus} --cni {self.cni}"
+
+
+MINIKUBE = Minikube(memory_mib=5120, cpus=4, cni="calico")
+"""The README's `minikube start` line, and what `make quickstart` checks a running profile against."""
+
 PHASES: tuple[Phase, ...] = (
     Phase(
         "observability",
         ("local",),
         "Grafana LGTM on Docker: Loki, Tempo, Mimir, Grafana, Alloy",
         "stacks.observability",
+        needs=("docker",),
     ),
-    Phase("agents", ("local",), "+ instrumented LLM agents, Qdrant and their traffic on Docker", "stacks.agents"),
+    Phase(
+        "agents",
+        ("local",),
+        "+ instrumented LLM agents, Qdrant and their traffic on Docker",
+        "stacks.agents",
+        needs=("docker",),
+    ),
     Phase(
         "kubernetes",
         ("local",),
         "+ the agents and Qdrant moved to minikube, with MLflow, MinIO and Gateway API routing",
         "stacks.kubernetes",
         moved=("qdrant", "prompt-reviewer", "code-critic", "traffic"),
+        # The LGTM stack stays on Docker, which also builds the agent image minikube loads.
+        needs=("docker", "minikube"),
     ),
-    Phase("platform", ("dev",), "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA", "stacks.platform"),
+    Phase(
+        "platform",
+        ("dev",),
+        "AWS: VPC, EKS, S3 artifact store, MLflow through IRSA",
+        "stacks.platform",
+        needs=("aws",),
+    ),
     Phase(
         "production",
         ("dev",),
@@ -70,6 +106,8 @@ PHASES: tuple[Phase, ...] = (
             "kubernetes:core/v1:Secret::mlflow",
             "kubernetes:networking.k8s.io/v1:NetworkPolicy::mlflow",
         ),
+        # Docker builds the agent image for the nodes and pushes it to ECR.
+        needs=("aws", "docker"),
     ),
 )
 

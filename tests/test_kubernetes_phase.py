@@ -17,7 +17,7 @@ import yaml
 
 from components.gateway import traefik_gateway
 from components.workloads.kubernetes_service import NAME_LABEL
-from stacks.catalog import phase_named
+from stacks.catalog import MINIKUBE, phase_named
 from tests import alloy_view
 from tests.conftest import evaluate
 from tests.gateway_api_schema import BUNDLE_VERSION, SUPPORTED, gateway_api_errors
@@ -29,7 +29,6 @@ SYSTEM_RESERVE_MIB = 1024
 SYSTEM_CPU_MILLIS = 1000
 """What minikube's own pods request: kube-apiserver 250m, kube-controller-manager 200m, kube-scheduler 100m,
 etcd 100m (kubeadm's static pods), CoreDNS 100m, calico-node 250m (minikube's Calico manifest)."""
-MINIKUBE_START = re.compile(r"minikube start --memory (\d+) --cpus (\d+) --cni calico")
 CHECKOV_SKIPS = {"CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_35", "CKV_K8S_40", "CKV_K8S_38"}
 GATEWAY_POD = {"namespace": "gateway-system", "labels": {NAME_LABEL: traefik_gateway.NAME}}
 EXTERNAL = "external"
@@ -134,7 +133,7 @@ def test_requests_fit_the_documented_minikube_through_a_rolling_update(run, obje
 
     StatefulSets replace a pod in place; a Deployment (and Traefik's) starts the new pod first.
     """
-    memory_mib, cpus = map(int, MINIKUBE_START.search((REPO / "README.md").read_text()).groups())
+    memory_mib, cpus = MINIKUBE.memory_mib, MINIKUBE.cpus
     gateway = run.named("kubernetes:helm.sh/v3:Release", "traefik")["values"]["resources"]["requests"]
     pods = [(w["kind"], container(w)["resources"]["requests"]) for w in workloads(objects)] + [("Deployment", gateway)]
     surging = [requests for kind, requests in pods if kind == "Deployment"]
@@ -145,6 +144,13 @@ def test_requests_fit_the_documented_minikube_through_a_rolling_update(run, obje
         steady = sum(parse(requests[unit]) for _, requests in pods)
         surge = sum(parse(requests[unit]) for requests in surging)
         assert system + steady + surge <= size, f"{unit}: {system} + {steady} + {surge} > {size}"
+
+
+def test_the_readme_starts_minikube_as_the_catalog_sizes_it():
+    """One size, stated once: the README's start line is what `make quickstart` checks a profile against."""
+    readme = (REPO / "README.md").read_text()
+    assert f"{MINIKUBE.start_command()}   #" in readme
+    assert MINIKUBE.cni == "calico", "the NetworkPolicies need a CNI that enforces them"
 
 
 def test_services_select_existing_pods_on_declared_ports(objects):

@@ -12,7 +12,8 @@ import pytest
 
 from stacks.catalog import PHASES
 from tests.conftest import evaluate
-from tests.harness import REPO, ProgramRun, Registered
+from tests.harness import PROJECT, REPO, ProgramRun, Registered
+from tests.test_lifecycle import DEV_OUTPUTS, KUBERNETES_OUTPUTS, LOCAL_OUTPUTS, dev_state, lab
 
 STACK_PHASES = [(stack, phase.name) for phase in PHASES for stack in phase.stacks]
 WHAT_DATA_STANDS_ON = {
@@ -120,3 +121,63 @@ def test_the_readme_cost_table_is_the_cost_model_at_defaults(phase):
     outputs = evaluate("dev", phase=phase).outputs
     table = readme_cost_table((REPO / "README.md").read_text(), outputs["estimatedHourlyCostUsd"])
     assert table == outputs["costBreakdown"]
+
+
+# --- what `make quickstop`, `make status` and `make teardown` (scripts/lab.py) read from the state -------------
+
+
+def exported(run: ProgramRun, *, quickstopped: bool = False) -> dict:
+    """`pulumi stack export` of what the program registers, or of what a quickstop keeps of it."""
+    kept = {r.urn for r in kept_by_quickstop(run)}
+    root = {
+        "urn": f"urn:pulumi:{run.stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{run.stack}",
+        "type": "pulumi:pulumi:Stack",
+    }
+    resources = [root]
+    for r in run.resources:
+        if quickstopped and r.urn not in kept:
+            continue
+        names = {key: r.inputs[key] for key in ("name", "bucket", "metadata") if key in r.inputs}
+        entry = {"urn": r.urn, "type": r.type, "parent": r.parent or root["urn"], "protect": r.protect}
+        entry |= {"provider": r.provider, "dependencies": list(r.dependencies), "deletedWith": r.deleted_with}
+        resources.append(entry | {"outputs": names})
+    return {"version": 3, "deployment": {"resources": resources}}
+
+
+@pytest.mark.parametrize(("stack", "phase"), STACK_PHASES)
+def test_the_lifecycle_commands_replay_the_same_rule_over_the_state(stack, phase):
+    run = evaluate(stack, phase=phase)
+    state = lab.exported_resources(exported(run))
+    kept = {r.urn for r in lab.kept_by_quickstop(state) if r.type != "pulumi:pulumi:Stack"}
+    assert kept == {r.urn for r in kept_by_quickstop(run)}
+    assert not lab.stopped(state)
+    assert lab.stopped(lab.exported_resources(exported(run, quickstopped=True)))
+
+
+def test_the_lifecycle_tests_stand_in_with_the_programs_outputs_and_kept_data():
+    platform = evaluate("dev", phase="platform")
+    assert outputs_as_shown(platform) == DEV_OUTPUTS
+    assert outputs_as_shown(evaluate("local", phase="observability")) == LOCAL_OUTPUTS
+    kubernetes = outputs_as_shown(evaluate("local", phase="kubernetes"))
+    assert {name: kubernetes[name] for name in KUBERNETES_OUTPUTS} == KUBERNETES_OUTPUTS
+
+    def data(export: dict) -> set[tuple[str, str]]:
+        return {(r.type, r.physical) for r in lab.exported_resources(export) if r.protect}
+
+    assert data(dev_state(quickstopped=True)) == data(exported(platform))
+
+
+def outputs_as_shown(run: ProgramRun) -> dict:
+    """`pulumi stack output --json`: a secret output shows as [secret]."""
+    return {name: "[secret]" if name in run.secret_outputs else value for name, value in run.outputs.items()}
+
+
+def test_a_teardown_looks_for_what_outlives_pulumi_under_the_programs_names():
+    leftovers = lab.DevLeftovers(lab.Lab(lab.Project.load(), "dev"), delete=False)
+    production = evaluate("dev", phase="production")
+    assert production.named("aws:cloudwatch/logGroup:LogGroup", "eks-control-plane-logs")["name"] == leftovers.log_group
+    (database,) = production.of_type("aws:rds/instance:Instance")
+    assert database["finalSnapshotIdentifier"].startswith(leftovers.final_snapshots)
+    buckets = production.of_type("aws:s3/bucket:Bucket")
+    assert len(buckets) == 4
+    assert all((b.get("bucket") or b["bucketPrefix"]).startswith(f"{leftovers.prefix}-") for b in buckets)
