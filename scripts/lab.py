@@ -265,7 +265,7 @@ def stack_refusal(lab: Lab) -> str | None:
 
 def choose_phase(lab: Lab, requested: str | None) -> str | None:
     """Sets lab.phase: the requested one, else the configured one, else the stack's first. An error otherwise."""
-    built = [p for p in phases_for(lab.stack) if p.module is not None]
+    built = phases_for(lab.stack)
     names = ", ".join(p.name for p in built)
     configured = phase_named(lab.setting("phase"))
     if requested:
@@ -937,7 +937,7 @@ def dvc_remote(args: argparse.Namespace, project: Project) -> int:
     if not commands:
         choose_phase(lab, None)
         assert lab.phase is not None
-        phases = ", ".join(p.name for p in phases_for(lab.stack) if p.module)
+        phases = ", ".join(p.name for p in phases_for(lab.stack))
         say(
             f"Stack {lab.stack} has no DVC remote in phase {lab.phase.name} (no output dvcRemoteCommand or "
             f"dvcRemoteCommands; a later phase brings an artifact store: {phases}). Nothing was changed."

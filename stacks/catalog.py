@@ -20,8 +20,8 @@ class Phase:
     name: str
     stacks: tuple[str, ...]
     summary: str
-    module: str | None
-    """Module under stacks/ whose `build(settings)` composes the phase; None while planned."""
+    module: str
+    """Module under stacks/ whose `build(settings)` composes the phase."""
     moved: tuple[str, ...] = ()
     """Services of the previous phase that run elsewhere from this one: their Docker containers
     and images go, their data volumes stay where they were."""
@@ -35,8 +35,6 @@ class Phase:
 
     @property
     def builder(self) -> Callable[[Settings], Any]:
-        if self.module is None:
-            raise LookupError(f"phase {self.name} has no builder yet")
         return importlib.import_module(self.module).build
 
 

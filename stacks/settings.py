@@ -256,20 +256,6 @@ def _phase(reader: _Reader, stack: str) -> Phase | None:
             valid[0].name,
         )
         return None
-    if phase.module is None:
-        built = [p for p in valid if p.module is not None]
-        what = f"phase {name!r} is planned but not built yet"
-        if built:
-            reader.problem(
-                "phase", f"{what}; built phases for stack {stack!r}: {', '.join(p.name for p in built)}", built[0].name
-            )
-        else:
-            first_built = next(p for p in PHASES if p.module is not None)
-            reader.problems.append(
-                f"{what}, and stack {stack!r} has no built phase yet\n"
-                f"    fix: pulumi stack select {first_built.stacks[0]} && {config_set('phase', first_built.name)}"
-            )
-        return None
     return phase
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from stacks import catalog
-from stacks.catalog import Phase, phases_for
+from stacks.catalog import phases_for
 from stacks.settings import ConfigError
 from tests.harness import REPO, ProgramRun, failed_stack, run_stack
 
@@ -142,14 +141,6 @@ def test_unknown_stack_names_the_environments():
     message, run = failing_run("staging")
     assert "stack 'staging' is not an environment" in message
     assert "pulumi stack select local" in message
-    assert run.resources == []
-
-
-def test_a_planned_phase_says_so(monkeypatch):
-    monkeypatch.setattr(catalog, "PHASES", (*catalog.PHASES, Phase("fleet", ("dev",), "on paper", None)))
-    message, run = failing_run("dev", phase="fleet")
-    assert "phase 'fleet' is planned but not built yet; built phases for stack 'dev': platform, production" in message
-    assert "pulumi config set llm-infra-lab:phase platform" in message
     assert run.resources == []
 
 

@@ -29,7 +29,7 @@ from tests.conftest import evaluate
 from tests.harness import REPO, ProgramRun, Registered
 
 PACK_DIR = REPO / "policies"
-BUILT = [(phase.stacks[0], phase.name) for phase in PHASES if phase.module is not None]
+BUILT = [(phase.stacks[0], phase.name) for phase in PHASES]
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/remoteImage:RemoteImage"
 
