@@ -14,18 +14,14 @@ import pulumi
 import pulumi_command as command
 import pulumi_kubernetes as k8s
 
-from components.gateway.traefik_gateway import ROUTES_LABEL, TraefikGateway, TraefikGatewayArgs
+from components.gateway.traefik_gateway import TraefikGateway, TraefikGatewayArgs
 from components.mlops.mlops_kubernetes import MlopsOnKubernetes, MlopsOnKubernetesArgs
 from components.observability.alloy_kubernetes import AlloyOnKubernetes, AlloyOnKubernetesArgs, cluster_alloy_service
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
-from components.workloads.kubernetes_service import namespace
-from stacks import agents
+from stacks import agents, namespaces
+from stacks.namespaces import lab_namespace
 from stacks.settings import Settings
 
-AGENTS_NAMESPACE = "agents"
-MLOPS_NAMESPACE = "mlops-system"
-OBSERVABILITY_NAMESPACE = "observability"
-GATEWAY_NAMESPACE = "gateway-system"
 GATEWAY_LOCAL_PORT = 8080
 """`kubectl port-forward`'s local port for the gateway (README)."""
 
@@ -50,7 +46,7 @@ class KubernetesPhase:
             "minioUser": mlops.minio_user,
             "minioPassword": mlops.minio_password,
             "gatewayPortForward": (
-                f"kubectl --context {self.context} -n {GATEWAY_NAMESPACE} "
+                f"kubectl --context {self.context} -n {namespaces.GATEWAY} "
                 f"port-forward service/traefik {GATEWAY_LOCAL_PORT}:80"
             ),
             "dvcRemoteCommands": (
@@ -78,14 +74,12 @@ def build(settings: Settings) -> KubernetesPhase:
     cluster = k8s.Provider("minikube", context=local.kube_context)
     on_cluster = pulumi.ResourceOptions(provider=cluster)
 
-    def lab_namespace(name: str, holds_data: bool = False, **labels: str):
-        return namespace(name, settings.retain_data, on_cluster, holds_data=holds_data, **labels)
-
-    routed = {ROUTES_LABEL: "true"}
-    agents_ns = lab_namespace(AGENTS_NAMESPACE, holds_data=True, **routed)
-    mlops_ns = lab_namespace(MLOPS_NAMESPACE, holds_data=True, **routed)
-    observability_ns = lab_namespace(OBSERVABILITY_NAMESPACE)
-    gateway_ns = lab_namespace(GATEWAY_NAMESPACE)
+    # Claims hold data here, on minikube: their namespaces are kept as they are.
+    kept = {"retain_data": settings.retain_data, "holds_data": True}
+    agents_ns = lab_namespace(namespaces.AGENTS, on_cluster, routed=True, **kept)
+    mlops_ns = lab_namespace(namespaces.MLOPS, on_cluster, routed=True, **kept)
+    observability_ns = lab_namespace(namespaces.OBSERVABILITY, on_cluster, retain_data=settings.retain_data)
+    gateway_ns = lab_namespace(namespaces.GATEWAY, on_cluster, retain_data=settings.retain_data)
 
     gateway = TraefikGateway(
         "gateway",
@@ -93,7 +87,7 @@ def build(settings: Settings) -> KubernetesPhase:
         opts=on_cluster,
     )
     alloy_spec = cluster_alloy_service(
-        OBSERVABILITY_NAMESPACE, local.cluster_host_address, (AGENTS_NAMESPACE, MLOPS_NAMESPACE, GATEWAY_NAMESPACE)
+        namespaces.OBSERVABILITY, local.cluster_host_address, (namespaces.AGENTS, namespaces.MLOPS, namespaces.GATEWAY)
     )
     workloads = AgentsOnKubernetes(
         "agents",

@@ -8,6 +8,7 @@ same Traefik Gateway as the local cluster on one network load balancer.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -24,8 +25,8 @@ from components.aws.load_balancer_controller import (
 )
 from components.aws.load_balancer_firewall import LoadBalancerFirewall, LoadBalancerFirewallArgs
 from components.aws.network import Network, NetworkArgs
+from components.aws.postgres import PostgresDatabase
 from components.gateway.traefik_gateway import (
-    ROUTES_LABEL,
     GatewayTls,
     LoadBalancer,
     TraefikGateway,
@@ -33,8 +34,10 @@ from components.gateway.traefik_gateway import (
 )
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
 from components.mlops.mlops_kubernetes import DVC_PREFIX
-from components.workloads.kubernetes_service import INTERNET, KubernetesTarget, namespace
+from components.workloads.kubernetes_service import INTERNET, KubernetesTarget
 from components.workloads.spec import ServiceSpec
+from stacks import namespaces
+from stacks.namespaces import lab_namespace
 from stacks.settings import AwsSettings, Settings
 
 KUBERNETES_VERSION = "1.36"
@@ -49,35 +52,42 @@ EXPECTED_ARTIFACT_GB = 5
 
 @dataclass
 class PlatformPhase:
-    network: Network
-    cluster: EksCluster
-    bucket: ArtifactBucket
+    base: Foundation
     gateway: TraefikGateway
     mlflow: MlflowOnEks
-    estimate: cost.CostEstimate
-    after_quickstop: cost.CostEstimate
-    """What the stack still costs once a quickstop has removed everything but the data."""
-    not_included: dict[str, str]
-    """What the estimate leaves out, with an estimate of its own."""
+    costs: Estimates
 
     @property
     def outputs(self) -> dict[str, pulumi.Input]:
-        bucket = self.bucket.bucket_name
+        bucket = self.base.bucket.bucket_name
+        costs = self.costs
         return {
-            "kubeconfig": self.cluster.kubeconfig,
-            "clusterName": self.cluster.name,
+            "kubeconfig": self.base.cluster.kubeconfig,
+            "clusterName": self.base.cluster.name,
             "artifactBucket": bucket,
             "mlflowUrl": self.mlflow.url,
             "mlflowUsername": self.mlflow.admin_user,
             "mlflowPassword": self.mlflow.admin_password,
             "dvcRemoteCommand": pulumi.Output.concat("dvc remote add -d lab s3://", bucket, f"/{DVC_PREFIX}"),
-            "estimatedHourlyCostUsd": round(self.estimate.hourly_usd, 4),
-            "estimatedMonthlyCostUsd": round(self.estimate.monthly_usd, 2),
-            "costBreakdown": breakdown(self.estimate),
-            "costNotIncluded": self.not_included,
-            "quickstopHourlyCostUsd": round(self.after_quickstop.hourly_usd, 4),
-            "quickstopCostBreakdown": breakdown(self.after_quickstop),
+            "estimatedHourlyCostUsd": round(costs.running.hourly_usd, 4),
+            "estimatedMonthlyCostUsd": round(costs.running.monthly_usd, 2),
+            "costBreakdown": breakdown(costs.running),
+            "costNotIncluded": costs.not_included,
+            "quickstopHourlyCostUsd": round(costs.after_quickstop.hourly_usd, 4),
+            "quickstopCostBreakdown": breakdown(costs.after_quickstop),
         }
+
+
+@dataclass(frozen=True)
+class PlatformOptions:
+    """What a later phase changes in the platform it builds on; the defaults are phase platform."""
+
+    autoscaled_nodes: bool = False
+    """A cluster autoscaler sizes the node groups: `pulumi up` leaves their size alone."""
+    domain: str | None = None
+    tls: GatewayTls | None = None
+    mlflow_database: Callable[[Foundation], PostgresDatabase] | None = None
+    """MLflow's backend store, made on the foundation; None keeps its runs in SQLite on its claim."""
 
 
 def breakdown(estimate: cost.CostEstimate) -> dict[str, float]:
@@ -127,21 +137,15 @@ class Foundation:
         return pulumi.ResourceOptions.merge(self.on_cluster, pulumi.ResourceOptions(depends_on=[self.storage]))
 
 
-def build(settings: Settings) -> PlatformPhase:
-    base = foundation(settings)
-    gateway = traefik_gateway(base, domain=None, tls=None)
-    mlflow = mlflow_on_eks(base, gateway)
+def build(settings: Settings, options: PlatformOptions | None = None) -> PlatformPhase:
+    """The network, the cluster and the artifact bucket, the gateway and MLflow: what every AWS phase has."""
+    options = options or PlatformOptions()
+    base = foundation(settings, autoscaled_nodes=options.autoscaled_nodes)
+    gateway = traefik_gateway(base, domain=options.domain, tls=options.tls)
+    database = options.mlflow_database(base) if options.mlflow_database else None
+    mlflow = mlflow_on_eks(base, gateway, database=database)
     costs = estimates(settings, inventory(base, volume_gib=claimed_gib(mlflow.spec)))
-    return PlatformPhase(
-        network=base.network,
-        cluster=base.cluster,
-        bucket=base.bucket,
-        gateway=gateway,
-        mlflow=mlflow,
-        estimate=costs.running,
-        after_quickstop=costs.after_quickstop,
-        not_included=costs.not_included,
-    )
+    return PlatformPhase(base=base, gateway=gateway, mlflow=mlflow, costs=costs)
 
 
 def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundation:
@@ -228,8 +232,8 @@ def foundation(settings: Settings, *, autoscaled_nodes: bool = False) -> Foundat
         bucket=bucket,
         on_cluster=on_cluster,
         storage=storage,
-        gateway_namespace=namespace("gateway-system", False, on_cluster),
-        mlops_namespace=namespace("mlops-system", False, on_cluster, **{ROUTES_LABEL: "true"}),
+        gateway_namespace=lab_namespace(namespaces.GATEWAY, on_cluster),
+        mlops_namespace=lab_namespace(namespaces.MLOPS, on_cluster, routed=True),
         load_balancer_controller=LoadBalancerController(
             "aws-load-balancer-controller",
             LoadBalancerControllerArgs(
@@ -286,13 +290,7 @@ def traefik_gateway(base: Foundation, *, domain: str | None, tls: GatewayTls | N
     )
 
 
-def mlflow_on_eks(
-    base: Foundation,
-    gateway: TraefikGateway,
-    *,
-    backend_store_uri: pulumi.Input[str] | None = None,
-    database_network: str | None = None,
-) -> MlflowOnEks:
+def mlflow_on_eks(base: Foundation, gateway: TraefikGateway, *, database: PostgresDatabase | None) -> MlflowOnEks:
     return MlflowOnEks(
         "mlflow",
         MlflowOnEksArgs(
@@ -303,8 +301,8 @@ def mlflow_on_eks(
             oidc_provider_arn=base.cluster.oidc_provider_arn,
             oidc_issuer=base.cluster.oidc_issuer,
             region=base.config.region,
-            backend_store_uri=backend_store_uri,
-            database_network=database_network,
+            backend_store_uri=database.uri if database else None,
+            database_network=base.config.vpc_cidr if database else None,
         ),
         opts=base.after_storage(),
     )

@@ -4,36 +4,35 @@ Certificates from Let's Encrypt for every host, MLflow's runs in RDS PostgreSQL,
 stack on the cluster storing in S3, the agents and Qdrant from the local phases with an
 autoscaler and a disruption budget, and a model server, each at https://<name>.<domain>.
 A node group of its own carries the additions, so the platform's nodes stay as they were.
+
+`build` runs the platform's own builder with the options this phase needs (autoscaled nodes, TLS on
+the gateway, a database for MLflow), then adds one step at a time: capacity, TLS, observability,
+workloads, serving, and what it all costs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_docker as docker
 
-from components.aws import cost
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.container_image import ContainerImage, ContainerImageArgs
 from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.gateway.cert_manager import CertManager, CertManagerArgs
-from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway
-from components.mlops.mlflow_eks import MlflowOnEks
+from components.gateway.traefik_gateway import GatewayTls
 from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
 from components.serving.kserve import ModelServing, ModelServingArgs
 from components.workloads.agent import agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
-from components.workloads.kubernetes_service import Scaling, namespace
-from stacks import platform
+from components.workloads.kubernetes_service import KubernetesTarget, Scaling
+from stacks import namespaces, platform
+from stacks.namespaces import lab_namespace
+from stacks.platform import Foundation, PlatformOptions, PlatformPhase
 from stacks.settings import ProductionSettings, Settings
 
-AGENTS_NAMESPACE = "agents"
-OBSERVABILITY_NAMESPACE = "observability"
-SERVING_NAMESPACE = "serving"
-KSERVE_NAMESPACE = "kserve"
-CERT_MANAGER_NAMESPACE = "cert-manager"
 METRICS_SERVER = "metrics-server"
 """The EKS add-on the HorizontalPodAutoscalers read CPU use from."""
 AGENT_SCALING = Scaling(minimum=2, maximum=4, cpu_percent=70)
@@ -45,10 +44,8 @@ HOSTS = ("mlflow", "grafana", "prompt-reviewer", "code-critic", "models")
 
 @dataclass
 class ProductionPhase:
-    base: platform.PlatformPhase
+    base: PlatformPhase
     production: ProductionSettings
-    gateway: TraefikGateway
-    mlflow: MlflowOnEks
     database: PostgresDatabase
     agents: AgentsOnKubernetes
     lgtm: LgtmOnEks
@@ -62,7 +59,7 @@ class ProductionPhase:
             **self.base.outputs,
             "grafanaUrl": self.lgtm.grafana_url,
             "grafanaAdminPassword": self.lgtm.grafana_admin_password,
-            "agentUrls": {agent.name: self.gateway.url(agent.name) for agent in self.agents.agents},
+            "agentUrls": {agent.name: self.base.gateway.url(agent.name) for agent in self.agents.agents},
             "modelUrl": self.serving.url,
             "databaseEndpoint": self.database.address,
             # Until the cloud gives the load balancer a name, the record cannot be written yet.
@@ -78,14 +75,89 @@ def dns_record(domain: str, load_balancer_url: str) -> str:
     return f"*.{domain} CNAME {load_balancer_url.removeprefix('http://')}"
 
 
+@dataclass
+class Capacity:
+    """The workloads' node group, and what the additions wait for before they are scheduled."""
+
+    on_nodes: pulumi.ResourceOptions
+    on_nodes_with_storage: pulumi.ResourceOptions
+    """For workloads with claims: the StorageClass too."""
+    metrics: pulumi.Resource
+    """metrics-server: the autoscaled workloads wait for it."""
+
+
 def build(settings: Settings) -> ProductionPhase:
     production = settings.production
     assert production is not None, "phase production reads its settings"
-    # The cluster autoscaler sizes both node groups from here on.
-    base = platform.foundation(settings, autoscaled_nodes=True)
-    cluster, config = base.cluster, base.config
-    name = settings.name_prefix
+    issuer = CertManager.issuer_name(production.acme_environment)
+    databases: list[PostgresDatabase] = []
 
+    def mlflow_database(base: Foundation) -> PostgresDatabase:
+        databases.append(database(base, production))
+        return databases[0]
+
+    platform_phase = platform.build(
+        settings,
+        PlatformOptions(
+            # The cluster autoscaler sizes both node groups from here on.
+            autoscaled_nodes=True,
+            domain=production.domain,
+            tls=GatewayTls(cluster_issuer=issuer, hosts=HOSTS),
+            mlflow_database=mlflow_database,
+        ),
+    )
+    base = platform_phase.base
+    nodes = capacity(base, production)
+    certificates = tls(base, platform_phase, nodes)
+    agents_ns = base.retained(lab_namespace(namespaces.AGENTS, nodes.on_nodes, routed=True))
+    serving_ns = lab_namespace(namespaces.SERVING, nodes.on_nodes, routed=True)
+    lgtm = observability(base, platform_phase, nodes, log_namespaces=(agents_ns, serving_ns))
+    agents = workloads(base, platform_phase, nodes, agents_ns, lgtm)
+    serving = model_serving(platform_phase, nodes, serving_ns, certificates)
+    (mlflow_db,) = databases
+    costs = platform.estimates(
+        settings,
+        platform.inventory(
+            base,
+            node_pools=(platform.node_pool(base.config, production.workload_nodes.desired, group="workloads"),),
+            rds_instances=(mlflow_db.cost_item(),),
+            s3_gb=EXPECTED_TELEMETRY_GB,
+            # Loki, Tempo and Mimir's ingester keep their write-ahead logs on claims.
+            volume_gib=platform.claimed_gib(platform_phase.mlflow.spec, agents.qdrant) + 3 * lgtm_values.WAL_GIB,
+        ),
+    )
+    return ProductionPhase(
+        base=replace(platform_phase, costs=costs),
+        production=production,
+        database=mlflow_db,
+        agents=agents,
+        lgtm=lgtm,
+        serving=serving,
+        load_balancer=platform_phase.gateway.load_balancer_url(),
+    )
+
+
+def database(base: Foundation, production: ProductionSettings) -> PostgresDatabase:
+    """MLflow's backend store: PostgreSQL in the private subnets, reachable from the cluster's nodes only."""
+    return PostgresDatabase(
+        "mlflow-db",
+        PostgresDatabaseArgs(
+            name=f"{base.settings.name_prefix}-mlflow",
+            vpc_id=base.network.vpc_id,
+            subnet_ids=base.network.private_subnet_ids,
+            client_security_group_id=base.cluster.node_security_group_id,
+            instance_class=production.db_instance_class,
+            storage_gib=production.db_storage_gib,
+            backup_retention_days=production.db_backup_retention_days,
+            retain=base.settings.retain_data,
+        ),
+        opts=base.on_cloud,
+    )
+
+
+def capacity(base: Foundation, production: ProductionSettings) -> Capacity:
+    """A node group for the additions, metrics-server for their autoscalers, and the Cluster Autoscaler."""
+    cluster = base.cluster
     sizes = production.workload_nodes
     workload_nodes = cluster.node_group("workloads", sizes.minimum, sizes.desired, sizes.maximum)
     metrics = cluster.addon(
@@ -95,79 +167,78 @@ def build(settings: Settings) -> ProductionPhase:
     )
     # The additions wait for their nodes; what the platform phase has keeps its options.
     on_nodes = pulumi.ResourceOptions.merge(base.on_cluster, pulumi.ResourceOptions(depends_on=[workload_nodes]))
-    # Workloads with claims wait for the StorageClass too.
-    on_nodes_with_storage = pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage]))
     ClusterAutoscaler(
         "cluster-autoscaler",
         ClusterAutoscalerArgs(
             cluster_name=cluster.name,
-            region=config.region,
+            region=base.config.region,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
-            role_name=f"{name}-cluster-autoscaler",
+            role_name=f"{base.settings.name_prefix}-cluster-autoscaler",
             kubernetes_version=platform.KUBERNETES_VERSION,
         ),
         opts=on_nodes,
     )
-
-    database = PostgresDatabase(
-        "mlflow-db",
-        PostgresDatabaseArgs(
-            name=f"{name}-mlflow",
-            vpc_id=base.network.vpc_id,
-            subnet_ids=base.network.private_subnet_ids,
-            client_security_group_id=cluster.node_security_group_id,
-            instance_class=production.db_instance_class,
-            storage_gib=production.db_storage_gib,
-            backup_retention_days=production.db_backup_retention_days,
-            retain=settings.retain_data,
-        ),
-        opts=base.on_cloud,
+    return Capacity(
+        on_nodes=on_nodes,
+        on_nodes_with_storage=pulumi.ResourceOptions.merge(on_nodes, pulumi.ResourceOptions(depends_on=[base.storage])),
+        metrics=metrics,
     )
 
-    def lab_namespace(space: str, **labels: str):
-        return namespace(space, False, on_nodes, **labels)
 
-    routed = {ROUTES_LABEL: "true"}
-    issuer = CertManager.issuer_name(production.acme_environment)
-    gateway = platform.traefik_gateway(
-        base, domain=production.domain, tls=GatewayTls(cluster_issuer=issuer, hosts=HOSTS)
-    )
-    certificates = CertManager(
+def tls(base: Foundation, platform_phase: PlatformPhase, nodes: Capacity) -> CertManager:
+    """cert-manager and the Let's Encrypt issuers the gateway's certificate annotation names."""
+    production = base.settings.production
+    assert production is not None
+    return CertManager(
         "cert-manager",
         CertManagerArgs(
-            target=lab_namespace(CERT_MANAGER_NAMESPACE),
+            target=lab_namespace(namespaces.CERT_MANAGER, nodes.on_nodes),
             email=production.acme_email,
+            gateway_namespace=namespaces.GATEWAY,
             # cert-manager looks for the Gateway API only as it starts.
-            gateway_api_crds=gateway.crds,
+            gateway_api_crds=platform_phase.gateway.crds,
         ),
-        opts=on_nodes,
+        opts=nodes.on_nodes,
     )
-    mlflow = platform.mlflow_on_eks(base, gateway, backend_store_uri=database.uri, database_network=config.vpc_cidr)
 
-    agents_ns = base.retained(lab_namespace(AGENTS_NAMESPACE, **routed))
-    observability_ns = base.retained(lab_namespace(OBSERVABILITY_NAMESPACE, **routed))
-    serving_ns = lab_namespace(SERVING_NAMESPACE, **routed)
-    store_prefix = f"{name}-{base.account}"
-    lgtm = LgtmOnEks(
+
+def observability(
+    base: Foundation, platform_phase: PlatformPhase, nodes: Capacity, *, log_namespaces: tuple[KubernetesTarget, ...]
+) -> LgtmOnEks:
+    """The LGTM stack on the cluster, each store in an S3 bucket of its own; Alloy reads every namespace's logs."""
+    settings = base.settings
+    cluster = base.cluster
+    store_prefix = f"{settings.name_prefix}-{base.account}"
+    agents_ns, serving_ns = log_namespaces
+    return LgtmOnEks(
         "lgtm",
         LgtmOnEksArgs(
-            target=observability_ns,
-            gateway=gateway,
+            target=base.retained(lab_namespace(namespaces.OBSERVABILITY, nodes.on_nodes, routed=True)),
+            gateway=platform_phase.gateway,
             buckets=store_buckets(store_prefix, settings.retain_data, base.on_cloud, moved_from="lgtm"),
             role_name_prefix=store_prefix,
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer=cluster.oidc_issuer,
-            region=config.region,
+            region=base.config.region,
             llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
             log_namespaces=(agents_ns, base.mlops_namespace, base.gateway_namespace, serving_ns),
         ),
-        opts=on_nodes_with_storage,
+        opts=nodes.on_nodes_with_storage,
     )
+
+
+def workloads(
+    base: Foundation, platform_phase: PlatformPhase, nodes: Capacity, target: KubernetesTarget, lgtm: LgtmOnEks
+) -> AgentsOnKubernetes:
+    """The agents and Qdrant from the local phases, their image in ECR, autoscaled, routed, observed."""
+    settings = base.settings
+    config = base.config
+    gateway = platform_phase.gateway
     image = ContainerImage(
         "agent-image",
         ContainerImageArgs(
-            repository=f"{name}/agent",
+            repository=f"{settings.name_prefix}/agent",
             image=agent_image(),
             registry=f"{base.account}.dkr.ecr.{config.region}.amazonaws.com",
             engine=docker.Provider("engine"),
@@ -177,7 +248,7 @@ def build(settings: Settings) -> ProductionPhase:
     agents = AgentsOnKubernetes(
         "agents",
         AgentsOnKubernetesArgs(
-            target=agents_ns,
+            target=target,
             image=image.image,
             image_ready=image.pushed,
             llm=settings.llm.backend,
@@ -185,50 +256,27 @@ def build(settings: Settings) -> ProductionPhase:
             gateway=gateway.pods,
             scaling=AGENT_SCALING,
         ),
-        opts=pulumi.ResourceOptions.merge(on_nodes_with_storage, pulumi.ResourceOptions(depends_on=[metrics])),
+        opts=pulumi.ResourceOptions.merge(
+            nodes.on_nodes_with_storage, pulumi.ResourceOptions(depends_on=[nodes.metrics])
+        ),
     )
     for agent in agents.agents:
         gateway.route(agent.name, agent, "http", parent=agents)
     lgtm.collect_from(agents.senders)
-    serving = ModelServing(
+    return agents
+
+
+def model_serving(
+    platform_phase: PlatformPhase, nodes: Capacity, target: KubernetesTarget, certificates: CertManager
+) -> ModelServing:
+    """KServe behind the gateway, its controller in the namespace its manifests expect."""
+    return ModelServing(
         "serving",
         ModelServingArgs(
-            controller_target=lab_namespace(KSERVE_NAMESPACE),
-            target=serving_ns,
-            gateway=gateway,
+            controller_target=lab_namespace(namespaces.KSERVE, nodes.on_nodes),
+            target=target,
+            gateway=platform_phase.gateway,
             cert_manager=certificates.release,
         ),
-        opts=on_nodes,
-    )
-
-    costs = platform.estimates(
-        settings,
-        platform.inventory(
-            base,
-            node_pools=(platform.node_pool(config, sizes.desired, group="workloads"),),
-            rds_instances=(cost.RdsInstance(production.db_instance_class, production.db_storage_gib),),
-            s3_gb=EXPECTED_TELEMETRY_GB,
-            # Loki, Tempo and Mimir's ingester keep their write-ahead logs on claims.
-            volume_gib=platform.claimed_gib(mlflow.spec, agents.qdrant) + 3 * lgtm_values.WAL_GIB,
-        ),
-    )
-    return ProductionPhase(
-        base=platform.PlatformPhase(
-            network=base.network,
-            cluster=cluster,
-            bucket=base.bucket,
-            gateway=gateway,
-            mlflow=mlflow,
-            estimate=costs.running,
-            after_quickstop=costs.after_quickstop,
-            not_included=costs.not_included,
-        ),
-        production=production,
-        gateway=gateway,
-        mlflow=mlflow,
-        database=database,
-        agents=agents,
-        lgtm=lgtm,
-        serving=serving,
-        load_balancer=gateway.load_balancer_url(),
+        opts=nodes.on_nodes,
     )

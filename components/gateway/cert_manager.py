@@ -63,8 +63,9 @@ class CertManagerArgs:
     target: KubernetesTarget
     email: str
     """Let's Encrypt's contact for the ACME account; see `acme_contact_problem`."""
+    gateway_namespace: str
+    """Where the lab's Gateway is: the HTTP-01 solver's routes attach to it."""
     gateway_name: str = GATEWAY
-    gateway_namespace: str = "gateway-system"
     http_listener: str = HTTP_LISTENER
     """The Gateway listener the HTTP-01 solver routes attach to: port 80 from outside."""
     gateway_api_crds: pulumi.Resource | None = None

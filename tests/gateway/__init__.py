@@ -76,6 +76,7 @@ def production_lab(extra: Callable[[TraefikGateway], object] | None = None) -> A
             CertManagerArgs(
                 target=namespace("cert-manager", False, pulumi.ResourceOptions()),
                 email=EMAIL,
+                gateway_namespace=GATEWAY_NAMESPACE,
                 gateway_api_crds=gateway.crds,
             ),
         )
