@@ -807,7 +807,7 @@ class Leftovers:
 class LocalLeftovers(Leftovers):
     @property
     def label(self) -> str:
-        """The label every Docker volume of the lab carries (components/workloads/docker_service.py)."""
+        """The label every Docker volume of the lab carries (components/runtime/docker_service.py)."""
         return f"label={self.lab.project.name}.service"
 
     def find(self) -> list[Leftover]:

@@ -15,7 +15,7 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import TraefikGateway, TraefikGatewayArgs
-from components.mlops.mlops_kubernetes import MlopsOnKubernetes, MlopsOnKubernetesArgs
+from components.mlops.mlops_minikube import MlopsOnMinikube, MlopsOnMinikubeArgs
 from components.observability.alloy_kubernetes import AlloyOnKubernetes, AlloyOnKubernetesArgs, cluster_alloy_service
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
 from stacks import agents, namespaces
@@ -32,7 +32,7 @@ class KubernetesPhase:
     context: str
     gateway: TraefikGateway
     agents: AgentsOnKubernetes
-    mlops: MlopsOnKubernetes
+    mlops: MlopsOnMinikube
     alloy: AlloyOnKubernetes
 
     @property
@@ -103,7 +103,7 @@ def build(settings: Settings) -> KubernetesPhase:
     )
     for agent in workloads.agents:
         gateway.route(agent.name, agent, "http", parent=workloads)
-    mlops = MlopsOnKubernetes("mlops", MlopsOnKubernetesArgs(target=mlops_ns, gateway=gateway), opts=on_cluster)
+    mlops = MlopsOnMinikube("mlops", MlopsOnMinikubeArgs(target=mlops_ns, gateway=gateway), opts=on_cluster)
     alloy = AlloyOnKubernetes(
         "alloy",
         AlloyOnKubernetesArgs(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.gateway.traefik_gateway import ROUTES_LABEL
-from components.workloads.kubernetes_service import KubernetesTarget, namespace
+from components.runtime.kubernetes_service import KubernetesTarget, namespace
 
 AGENTS = "agents"
 MLOPS = "mlops-system"

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.observability.lgtm_docker import LgtmOnDocker, LgtmOnDockerArgs
-from components.workloads.docker_service import DockerTarget
+from components.runtime.docker_service import DockerTarget
 from stacks.settings import Settings
 
 

@@ -32,10 +32,10 @@ from components.gateway.traefik_gateway import (
     TraefikGateway,
     TraefikGatewayArgs,
 )
+from components.mlops import DVC_PREFIX
 from components.mlops.mlflow_eks import MlflowOnEks, MlflowOnEksArgs
-from components.mlops.mlops_kubernetes import DVC_PREFIX
-from components.workloads.kubernetes_service import INTERNET, KubernetesTarget
-from components.workloads.spec import ServiceSpec
+from components.runtime.kubernetes_service import INTERNET, KubernetesTarget
+from components.runtime.spec import ServiceSpec
 from stacks import namespaces
 from stacks.namespaces import lab_namespace
 from stacks.settings import AwsSettings, Settings

@@ -24,10 +24,10 @@ from components.gateway.cert_manager import CertManager, CertManagerArgs
 from components.gateway.traefik_gateway import GatewayTls
 from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
+from components.runtime.kubernetes_service import KubernetesTarget, Scaling
 from components.serving.kserve import ModelServing, ModelServingArgs
 from components.workloads.agent import agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
-from components.workloads.kubernetes_service import KubernetesTarget, Scaling
 from stacks import namespaces, platform
 from stacks.namespaces import lab_namespace
 from stacks.platform import Foundation, PlatformOptions, PlatformPhase

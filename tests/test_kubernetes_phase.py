@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from components.gateway import traefik_gateway
-from components.workloads.kubernetes_service import NAME_LABEL
+from components.runtime.kubernetes_service import NAME_LABEL
 from stacks.catalog import MINIKUBE, phase_named
 from tests import alloy_view
 from tests.conftest import evaluate

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from components.workloads.docker_service import LABEL_PREFIX
+from components.runtime.docker_service import LABEL_PREFIX
 from stacks.catalog import MINIKUBE, PHASES
 from tests.harness import PROJECT, REPO, failed_stack, stack_config
 

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components.workloads.spec import Image
+from components.runtime.spec import Image
 
 KEPT_IMAGES = 10
 

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.irsa import MAX_ROLE_NAME_PREFIX, STS_AUDIENCE, IrsaRole, IrsaRoleArgs
-from components.workloads.spec import data_options
+from components.runtime.spec import data_options
 
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
 LOG_RETENTION_DAYS = 7

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pulumi
 
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs
-from components.workloads import restricted
-from components.workloads.helm import chart_release
+from components.runtime import restricted
+from components.runtime.helm import chart_release
 
 CHART = "aws-load-balancer-controller"
 CHART_REPOSITORY = "https://aws.github.io/eks-charts"

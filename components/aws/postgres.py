@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.aws.cost import RdsInstance
-from components.workloads.spec import data_options
+from components.runtime.spec import data_options
 
 POSTGRES_PORT = 5432
 ENGINE_VERSION = "18"

@@ -17,9 +17,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import GATEWAY, HTTP_LISTENER
-from components.workloads import restricted
-from components.workloads.helm import chart_release
-from components.workloads.kubernetes_service import PART_OF, KubernetesTarget
+from components.runtime import restricted
+from components.runtime.helm import chart_release
+from components.runtime.kubernetes_service import PART_OF, KubernetesTarget
 
 CHART = "oci://quay.io/jetstack/charts/cert-manager"
 """cert-manager's OCI chart registry, which its install docs use since 1.16 (charts.jetstack.io serves the same)."""

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workloads import restricted
-from components.workloads.helm import chart_release
-from components.workloads.kubernetes_service import NAME_LABEL, PART_OF, KubernetesTarget, Pods, labels_for
-from components.workloads.spec import ServiceSpec
+from components.runtime import restricted
+from components.runtime.helm import chart_release
+from components.runtime.kubernetes_service import NAME_LABEL, PART_OF, KubernetesTarget, Pods, labels_for
+from components.runtime.spec import ServiceSpec
 
 CHART = "traefik"
 CHART_REPOSITORY = "https://traefik.github.io/charts"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.workloads.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec
+from components.runtime.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec
 
 IMAGE = Image("pgsty/silo", "RELEASE.2026-09-16T00-00-00Z")
 NAME = "minio"

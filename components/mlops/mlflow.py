@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pulumi
 
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

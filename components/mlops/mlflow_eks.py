@@ -19,13 +19,13 @@ from components.aws.artifact_bucket import ArtifactBucket
 from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
 from components.mlops.mlflow import ADMIN_USER, ARTIFACT_PREFIX, NAME, MlflowAuth, mlflow_service
-from components.workloads.kubernetes_service import (
+from components.runtime.kubernetes_service import (
     INTERNET,
     Allow,
+    IpBlock,
     KubernetesService,
     KubernetesServiceArgs,
     KubernetesTarget,
-    Network,
     from_pods,
     labels_for,
 )
@@ -105,7 +105,7 @@ class MlflowOnEks(pulumi.ComponentResource):
                 ingress=(from_pods(args.gateway.pods, self.spec, "http"),),
                 egress=(
                     Allow(INTERNET, HTTPS_PORT),
-                    *((Allow(Network(args.database_network), POSTGRES_PORT),) if args.database_network else ()),
+                    *((Allow(IpBlock(args.database_network), POSTGRES_PORT),) if args.database_network else ()),
                 ),
                 service_account=self.service_account.metadata.name,
                 checkov_skips={

@@ -6,7 +6,7 @@ The same rendered file is what `promtool test rules` checks in the test suite.
 from __future__ import annotations
 
 from components.observability import genai
-from components.workloads.spec import to_yaml
+from components.runtime.spec import to_yaml
 
 ERROR_RATIO_THRESHOLD = 0.05
 LATENCY_P95_THRESHOLD_SECONDS = 10

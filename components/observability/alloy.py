@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

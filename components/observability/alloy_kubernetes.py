@@ -25,7 +25,7 @@ from components.observability.alloy import (
     pipeline,
     stores_env,
 )
-from components.workloads.kubernetes_service import (
+from components.runtime.kubernetes_service import (
     INTERNET,
     Allow,
     KubernetesService,
@@ -34,7 +34,7 @@ from components.workloads.kubernetes_service import (
     Pods,
     labels_for,
 )
-from components.workloads.spec import ConfigFile, ServiceSpec
+from components.runtime.spec import ConfigFile, ServiceSpec
 
 NAME = "alloy"
 # Kubernetes API server: 443 on its Service, 8443 on minikube's node after the Service's DNAT.

@@ -15,7 +15,7 @@ import pulumi_random as random
 from components.observability import dashboards
 from components.observability.datasources import LOGS, METRICS, TRACES
 from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

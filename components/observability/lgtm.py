@@ -13,7 +13,7 @@ from components.observability.grafana import grafana_service
 from components.observability.loki import loki_service
 from components.observability.mimir import mimir_service
 from components.observability.tempo import tempo_service
-from components.workloads.spec import ServiceSpec
+from components.runtime.spec import ServiceSpec
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pulumi
 
 from components.observability.grafana import ADMIN_USER, GrafanaCredentials
 from components.observability.lgtm import LgtmServices, lgtm_services
-from components.workloads.docker_service import DockerTarget, render_services
+from components.runtime.docker_service import DockerTarget, render_services
 
 
 @dataclass

@@ -22,9 +22,9 @@ from components.observability import alerts, dashboards, grafana, loki, mimir, t
 from components.observability import lgtm_eks_values as values
 from components.observability.alloy import MEMORY_MIB as ALLOY_MEMORY_MIB
 from components.observability.alloy_kubernetes import AlloyOnKubernetes, AlloyOnKubernetesArgs, cluster_alloy_to_stores
-from components.workloads.helm import chart_release
-from components.workloads.kubernetes_service import Allow, KubernetesTarget, Pods, labels_for
-from components.workloads.spec import ServiceSpec
+from components.runtime.helm import chart_release
+from components.runtime.kubernetes_service import Allow, KubernetesTarget, Pods, labels_for
+from components.runtime.spec import ServiceSpec
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from components.observability import grafana as grafana_module
 from components.observability import loki as loki_module
 from components.observability import mimir as mimir_module
 from components.observability import tempo as tempo_module
-from components.workloads import restricted
-from components.workloads.spec import go_memory_limit
+from components.runtime import restricted
+from components.runtime.spec import go_memory_limit
 
 MIMIR_RETENTION = "7d"
 """Metrics, like logs and traces: a week."""

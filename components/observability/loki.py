@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

@@ -7,7 +7,7 @@ alert rules.
 
 from __future__ import annotations
 
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

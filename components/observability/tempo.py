@@ -6,7 +6,7 @@ remote-writes them to the metrics store, which is what the service dashboards qu
 
 from __future__ import annotations
 
-from components.workloads.spec import (
+from components.runtime.spec import (
     ConfigFile,
     DataVolume,
     HealthCheck,

@@ -20,9 +20,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.gateway.traefik_gateway import TraefikGateway
-from components.workloads import restricted
-from components.workloads.helm import chart_release
-from components.workloads.kubernetes_service import (
+from components.runtime import restricted
+from components.runtime.helm import chart_release
+from components.runtime.kubernetes_service import (
     DNS_RULE,
     INTERNET,
     Allow,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pulumi
 
-from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec, python_http_probe
+from components.runtime.spec import HealthCheck, Image, Port, ServiceSpec, python_http_probe
 
 APP_DIR = "apps/agent"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.runtime.docker_service import DockerTarget, build_image, render_services
 from components.workloads.agent import ROLES, LlmBackend, agent_image, agent_service, traffic_service
-from components.workloads.docker_service import DockerTarget, build_image, render_services
 from components.workloads.qdrant import qdrant_service
 
 

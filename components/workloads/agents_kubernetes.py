@@ -6,8 +6,7 @@ from dataclasses import dataclass, replace
 
 import pulumi
 
-from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service
-from components.workloads.kubernetes_service import (
+from components.runtime.kubernetes_service import (
     INTERNET,
     Allow,
     KubernetesService,
@@ -18,8 +17,9 @@ from components.workloads.kubernetes_service import (
     from_pods,
     to_service,
 )
+from components.runtime.spec import Image, ServiceSpec
+from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service
 from components.workloads.qdrant import qdrant_service
-from components.workloads.spec import Image, ServiceSpec
 
 HTTPS_PORT = 443
 

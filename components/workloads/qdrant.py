@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.workloads.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec, bash_http_probe
+from components.runtime.spec import DataVolume, HealthCheck, Image, Port, ServiceSpec, bash_http_probe
 
 # The unprivileged build runs as uid 1000 instead of root.
 IMAGE = Image("qdrant/qdrant", "v1.18.2-unprivileged")

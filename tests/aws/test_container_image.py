@@ -7,7 +7,7 @@ import json
 import pulumi_docker as docker
 
 from components.aws.container_image import KEPT_IMAGES, ContainerImage, ContainerImageArgs
-from components.workloads.spec import Image
+from components.runtime.spec import Image
 from tests.aws.support import AwsRun, run_aws
 
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -18,8 +18,8 @@ from components.gateway.traefik_gateway import (
     TraefikGateway,
     TraefikGatewayArgs,
 )
-from components.workloads.kubernetes_service import namespace
-from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec
+from components.runtime.kubernetes_service import namespace
+from components.runtime.spec import HealthCheck, Image, Port, ServiceSpec
 from tests.aws.support import AwsRun, run_aws
 
 DOMAIN = "lab.example.com"

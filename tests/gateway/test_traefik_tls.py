@@ -10,7 +10,7 @@ import pytest
 
 from components.gateway.cert_manager import CertManager
 from components.gateway.traefik_gateway import GatewayTls, TraefikGateway, TraefikGatewayArgs
-from components.workloads.kubernetes_service import namespace
+from components.runtime.kubernetes_service import namespace
 from tests.aws.support import AwsRun, run_aws
 from tests.gateway import DOMAIN, GATEWAY_NAMESPACE, HOSTS, MODEL_SERVICE, production_lab, spec, tls_gateway
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors

@@ -29,7 +29,7 @@ from components.observability.lgtm_eks import (
     store_buckets,
     store_urls,
 )
-from components.workloads.kubernetes_service import Pods, namespace
+from components.runtime.kubernetes_service import Pods, namespace
 from tests import alloy_view
 from tests.aws.support import ACCOUNT, AwsRun, run_aws
 from tests.gateway import DOMAIN, tls_gateway

@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
+from components.runtime.kubernetes_service import namespace
 from components.serving.kserve import IRIS_MODEL, KSERVE_VERSION, ModelServing, ModelServingArgs
-from components.workloads.kubernetes_service import namespace
 from tests.aws.support import AwsRun, run_aws
 from tests.gateway_api_schema import gateway_api_errors
 from tests.k8s_view import checkov, manifests, of_kind, schema_errors

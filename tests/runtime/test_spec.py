@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.workloads.spec import HealthCheck, Image, Port, ServiceSpec, go_memory_limit
+from components.runtime.spec import HealthCheck, Image, Port, ServiceSpec, go_memory_limit
 
 
 def spec(**changes) -> ServiceSpec:

@@ -7,8 +7,8 @@ import dataclasses
 import pulumi
 import pytest
 
-from components.workloads.kubernetes_service import KubernetesService, KubernetesServiceArgs, Scaling, namespace
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
+from components.runtime.kubernetes_service import KubernetesService, KubernetesServiceArgs, Scaling, namespace
+from components.runtime.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
 from tests.harness import ProgramRun, run_program
 from tests.k8s_view import manifests, of_kind, schema_errors
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from components.workloads.docker_service import DockerService, DockerServiceArgs, DockerTarget
-from components.workloads.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
+from components.runtime.docker_service import DockerService, DockerServiceArgs, DockerTarget
+from components.runtime.spec import ConfigFile, DataVolume, HealthCheck, Image, Port, ServiceSpec
 from tests.harness import run_program
 
 CONTAINER = "docker:index/container:Container"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.workloads.spec import Image, ServiceSpec, data_options
+from components.runtime.spec import Image, ServiceSpec, data_options
 
 LABEL_PREFIX = "llm-infra-lab"
 VOLUME_INIT_IMAGE = Image("busybox", "1.37.0")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workloads import restricted
-from components.workloads.spec import ServiceSpec, data_options
+from components.runtime import restricted
+from components.runtime.spec import ServiceSpec, data_options
 
 PART_OF = "llm-infra-lab"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -51,7 +51,7 @@ class Pods:
 
 
 @dataclass(frozen=True)
-class Network:
+class IpBlock:
     """Addresses outside the cluster's pods: a host, the API server, the internet."""
 
     cidr: str
@@ -61,7 +61,7 @@ class Network:
         return {"ip_block": {"cidr": self.cidr, "except": list(self.excluded) or None}}
 
 
-INTERNET = Network("0.0.0.0/0")
+INTERNET = IpBlock("0.0.0.0/0")
 """Any address: the internet, and the peers outside the cluster a policy cannot name more closely."""
 
 
@@ -69,7 +69,7 @@ INTERNET = Network("0.0.0.0/0")
 class Allow:
     """One permitted connection: with `peer`, on TCP `port` (the server's port)."""
 
-    peer: Pods | Network
+    peer: Pods | IpBlock
     port: int
 
 

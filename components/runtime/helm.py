@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.workloads.spec import to_yaml
+from components.runtime.spec import to_yaml
 
 TIMEOUT_SECONDS = 600
 """Time for a release's images to pull and its pods to turn ready on fresh nodes."""
