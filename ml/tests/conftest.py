@@ -33,7 +33,8 @@ for extra in (ML, ML / "scripts"):
         sys.path.insert(0, str(extra))
 
 PROJECT_FILES = ("iris_pipeline", "scripts", "dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
-"""What a clone of the project holds before any run (DVC's files come from `dvc init`)."""
+"""The project's sources without any run's records (dvc.lock, metrics, plots), so every stage runs once;
+`dvc init` adds DVC's own files."""
 MODEL_NAME = "iris-classifier"
 EXPERIMENT = "iris-classifier"
 WORSE = {"C": 0.01}

@@ -89,3 +89,22 @@ def test_metrics_diff_renders_changes_and_missing_values():
     assert "| recall_macro | — | 0.9556 | — |" in text
     assert "| train.C | 1.0 | 10.0 |" in text and "data.seed" not in text
     assert text.rstrip().endswith("**Promotion gate: promoted.** better by the margin")
+
+
+def test_committed_lock_matches_the_code_params_and_metrics():
+    """dvc.lock in git is the record of a real run of this code: change a stage, run it, commit the lock."""
+    yaml = pytest.importorskip("yaml")
+    common = pytest.importorskip("iris_pipeline.common")
+    stages = yaml.safe_load(common.path(common.Path("dvc.lock")).read_text())["stages"]
+    params = common.params()
+    for name, stage in stages.items():
+        for dep in stage["deps"]:
+            if dep["path"].startswith("iris_pipeline/"):
+                assert common.md5(common.path(common.Path(dep["path"]))) == dep["md5"], f"{name}: {dep['path']}"
+        for section in stage.get("params", {}).get("params.yaml", {}).items():
+            key, value = section
+            head, _, tail = key.partition(".")
+            assert (params[head][tail] if tail else params[head]) == value, f"{name}: {key}"
+    evaluate = {out["path"]: out["md5"] for out in stages["evaluate"]["outs"]}
+    assert common.md5(common.path(common.METRICS)) == evaluate["metrics.json"]
+    assert common.md5(common.path(common.CONFUSION)) == evaluate["plots/confusion.csv"]
