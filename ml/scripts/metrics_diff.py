@@ -64,7 +64,7 @@ def metrics_table(base: dict[str, Any], head: dict[str, Any], base_name: str) ->
     for key in sorted(set(base) | set(head)):
         old, new = base.get(key), head.get(key)
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
-        change = f"{new - old:+.4f}" if numeric else MISSING
+        change = (f"{new - old:+d}" if isinstance(new - old, int) else f"{new - old:+.4f}") if numeric else MISSING
         lines.append(f"| {key} | {_number(old)} | {_number(new)} | {change} |")
     return "\n".join(lines)
 

@@ -77,8 +77,8 @@ def test_proxied_artifacts_map_onto_the_servers_destination():
 
 def test_metrics_diff_renders_changes_and_missing_values():
     text = metrics_diff.render(
-        base_metrics={"accuracy": 0.9333, "f1_macro": 0.9333},
-        head_metrics={"accuracy": 0.9556, "recall_macro": 0.9556},
+        base_metrics={"accuracy": 0.9333, "f1_macro": 0.9333, "test_rows": 45},
+        head_metrics={"accuracy": 0.9556, "recall_macro": 0.9556, "test_rows": 45},
         base_params={"train": {"C": 1.0}, "data": {"seed": 42}},
         head_params={"train": {"C": 10.0}, "data": {"seed": 42}},
         base_name="`main`",
@@ -87,6 +87,7 @@ def test_metrics_diff_renders_changes_and_missing_values():
     assert "| accuracy | 0.9333 | 0.9556 | +0.0223 |" in text
     assert "| f1_macro | 0.9333 | — | — |" in text
     assert "| recall_macro | — | 0.9556 | — |" in text
+    assert "| test_rows | 45 | 45 | +0 |" in text
     assert "| train.C | 1.0 | 10.0 |" in text and "data.seed" not in text
     assert text.rstrip().endswith("**Promotion gate: promoted.** better by the margin")
 
