@@ -58,12 +58,13 @@ class Lab:
     project: Path
     tracking_uri: str
     remote: Path
-    first: Repro = None
-    second: Repro = None
+    first: Repro | None = None
+    second: Repro | None = None
     first_commit: str = ""
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per step (`first`, `worse`, `better`): the project's reports and the registry's state after it."""
-    branches: dict[str, Lab] = field(default_factory=dict)
+    branches: dict[str, tuple[Path, str, dict[str, str]]] = field(default_factory=dict)
+    """Per candidate (`worse`, `better`): its copy of the project, its MLflow store and environment."""
     rollback_output: str = ""
     rollback_status: int | None = None
     after_rollback: dict[str, str | None] = field(default_factory=dict)
