@@ -211,7 +211,7 @@ def test_drift_opens_one_labelled_issue_that_lists_what_drifted(tmp_path):
     assert body[0] == "<!-- llm-infra-lab:drift -->"
     assert body[1].startswith(
         "The deployed `dev` stack no longer matches the code at `0123456`: a refresh-only preview"
-        " (`pulumi preview --refresh`) proposes 3 resources. Checked "
+        " (`pulumi preview --refresh`) proposes changes to 3 resources. Checked "
     )
     assert body[1].endswith(" by [this run](https://github.com/lab/llm-infra-lab/actions/runs/987).")
     rows = [

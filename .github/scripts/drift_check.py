@@ -106,7 +106,7 @@ def table(drifts: Sequence[Drift]) -> list[str]:
 
 
 def issue_body(stack: str, drifts: Sequence[Drift], run_url: str, commit: str, when: str) -> str:
-    count = f"{len(drifts)} resource{'s' if len(drifts) != 1 else ''}" if drifts else "changes"
+    count = f"changes to {len(drifts)} resource{'s' if len(drifts) != 1 else ''}" if drifts else "changes"
     return "\n".join(
         [
             MARKER,
@@ -115,9 +115,10 @@ def issue_body(stack: str, drifts: Sequence[Drift], run_url: str, commit: str, w
             "",
             *(table(drifts) if drifts else ["The preview lists no step; its log says what it would change."]),
             "",
-            "Someone changed these outside Pulumi (the console, the CLI) or the code changed without a deploy."
-            " If the change is wanted, put it in the code (`Pulumi.dev.yaml` or the program); otherwise the next"
-            f" `pulumi up` of `{stack}` (the deploy workflow) puts them back as the code says.",
+            "Either someone changed these outside Pulumi (the console, the CLI), or `main` holds changes not"
+            " deployed yet (the deploy workflow waits for approval). A change made outside Pulumi that should stay"
+            f" belongs in the code (`Pulumi.{stack}.yaml` or the program); otherwise the next `pulumi up` of"
+            f" `{stack}` puts the resources back as the code says.",
             "",
             "The daily drift check updates this issue and closes it once the stack matches the code again.",
         ]
