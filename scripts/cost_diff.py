@@ -553,7 +553,7 @@ def main(argv: Sequence[str] | None = None, *, known: Evaluations | None = None)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="commit before the change (a ref or SHA)")
     parser.add_argument("--head", default="HEAD", help="commit after the change (default HEAD)")
-    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent, help="default: this one")
     parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable)")
     parser.add_argument(
         "--threshold",
