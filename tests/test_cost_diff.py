@@ -2,9 +2,9 @@
 
 Commits, each on the first:
 
-    base    this checkout as it is (dev: phase platform, two nodes)
+    base    this checkout as it is (dev: phase platform, one node)
     ├─ phase      Pulumi.dev.yaml: phase production
-    ├─ nodes      Pulumi.dev.yaml: nodeDesiredSize 3
+    ├─ nodes      Pulumi.dev.yaml: nodeDesiredSize 2
     ├─ nothing    no change (an empty commit: base's tree)
     └─ no-harness tests/harness.py deleted (a base older than the harness)
 
@@ -85,7 +85,7 @@ def history(tmp_path_factory) -> dict[str, str]:
         "repo": str(repo),
         "base": base,
         "phase": commit_on(repo, base, "production", set_dev("phase", "production")),
-        "nodes": commit_on(repo, base, "three nodes", set_dev("nodeDesiredSize", "3")),
+        "nodes": commit_on(repo, base, "two nodes", set_dev("nodeDesiredSize", "2")),
         "nothing": commit_on(repo, base, "nothing"),
         "no-harness": commit_on(repo, base, "no harness", lambda r: (r / "tests" / "harness.py").unlink()),
     }
@@ -131,12 +131,12 @@ def test_a_phase_change_reports_both_totals_every_new_line_item_and_is_flagged(h
     assert text.startswith(intro(history, "phase"))
     rows = text.splitlines()
     assert (
-        "| `dev` | platform → **production** | 0.1785 → **0.2442** (+0.0657, +36.8%) | 130.32 → **178.29** (+47.97)"
+        "| `dev` | platform → **production** | 0.1563 → **0.2220** (+0.0657, +42.0%) | 114.12 → **162.09** (+47.97)"
         " | 0.0003 → **0.0216** (+0.0213) |"
     ) in rows
     assert "| `local` | observability | 0 | 0 | 0 |" in rows
     assert (
-        "> `dev` rises by $0.0657 an hour (+36.8%), $47.97 a month: more than the threshold of +$0.02 an hour."
+        "> `dev` rises by $0.0657 an hour (+42.0%), $47.97 a month: more than the threshold of +$0.02 an hour."
     ) in rows
     assert rows[rows.index("#### `dev`") + 2 :][:2] == [
         "| line item ($ / hour) | before | after | change |",
@@ -144,7 +144,7 @@ def test_a_phase_change_reports_both_totals_every_new_line_item_and_is_flagged(h
     ]
     assert "| EC2 t3.medium spot (workloads) | — | 0.0300 | +0.0300 |" in rows
     assert "| RDS PostgreSQL db.t4g.micro single-AZ | — | 0.0160 | +0.0160 |" in rows
-    assert "| Public IPv4 address | 0.0200 | 0.0300 | +0.0100 |" in rows
+    assert "| Public IPv4 address | 0.0150 | 0.0250 | +0.0100 |" in rows
     assert "| EKS control plane |" not in text, "only the lines that changed"
     quickstop = rows[rows.index("After a quickstop:") :]
     assert "| RDS PostgreSQL db.t4g.micro single-AZ | — | 0.0160 | +0.0160 |" in quickstop
@@ -153,7 +153,7 @@ def test_a_phase_change_reports_both_totals_every_new_line_item_and_is_flagged(h
     (dev, local) = report["stacks"]
     assert report["changed"] is report["flagged"] is True and report["failed"] is False
     assert (dev["base"]["phase"], dev["head"]["phase"]) == ("platform", "production")
-    assert (dev["hourlyChangeUsd"], dev["monthlyChangeUsd"], dev["hourlyChangePercent"]) == (0.0657, 47.97, 36.8)
+    assert (dev["hourlyChangeUsd"], dev["monthlyChangeUsd"], dev["hourlyChangePercent"]) == (0.0657, 47.97, 42.0)
     items = {item["item"]: item for item in dev["items"]}
     assert items["EC2 t3.medium spot (workloads)"] == {
         "item": "EC2 t3.medium spot (workloads)",
@@ -173,28 +173,28 @@ def test_a_phase_change_reports_both_totals_every_new_line_item_and_is_flagged(h
 def test_a_node_count_change(history, evaluations, tmp_path):
     text, report, output = run(history, evaluations, tmp_path, "nodes")
     assert text == intro(history, "nodes") + (
-        "| `dev` | platform | 0.1785 → **0.2007** (+0.0222, +12.4%) | 130.32 → **146.52** (+16.20) | 0.0003 |\n"
+        "| `dev` | platform | 0.1563 → **0.1785** (+0.0222, +14.2%) | 114.12 → **130.32** (+16.20) | 0.0003 |\n"
         "| `local` | observability | 0 | 0 | 0 |\n"
         "\n"
         "> [!WARNING]\n"
-        "> `dev` rises by $0.0222 an hour (+12.4%), $16.20 a month: more than the threshold of +$0.02 an hour.\n"
+        "> `dev` rises by $0.0222 an hour (+14.2%), $16.20 a month: more than the threshold of +$0.02 an hour.\n"
         "\n"
         "#### `dev`\n"
         "\n"
-        "Settings: `nodeDesiredSize` `2` → `3`.\n"
+        "Settings: `nodeDesiredSize` `1` → `2`.\n"
         "\n"
         "| line item ($ / hour) | before | after | change |\n"
         "|---|--:|--:|--:|\n"
-        "| EC2 t3.medium spot | 0.0300 | 0.0450 | +0.0150 |\n"
-        "| EBS gp3 GiB (t3.medium node disks) | 0.0044 | 0.0066 | +0.0022 |\n"
-        "| Public IPv4 address | 0.0200 | 0.0250 | +0.0050 |\n"
+        "| EC2 t3.medium spot | 0.0150 | 0.0300 | +0.0150 |\n"
+        "| EBS gp3 GiB (t3.medium node disks) | 0.0022 | 0.0044 | +0.0022 |\n"
+        "| Public IPv4 address | 0.0150 | 0.0200 | +0.0050 |\n"
         "\n"
         "After a quickstop: no change ($0.0003 an hour).\n"
         "\n"
         "`local` runs on your machine (Docker, minikube): no AWS cost.\n"
     )
     (dev, _) = report["stacks"]
-    assert dev["settings"] == [{"key": "nodeDesiredSize", "before": "2", "after": "3"}]
+    assert dev["settings"] == [{"key": "nodeDesiredSize", "before": "1", "after": "2"}]
     assert dev["quickstopItems"] == [] and dev["flagged"] is True
     assert "flagged=true\n" in output
 
@@ -209,7 +209,7 @@ def test_a_threshold_in_percent_lets_a_smaller_rise_through(history, evaluations
 def test_no_change(history, evaluations, tmp_path):
     text, report, output = run(history, evaluations, tmp_path, "nothing")
     assert text == intro(history, "nothing") + (
-        "| `dev` | platform | 0.1785 | 130.32 | 0.0003 |\n"
+        "| `dev` | platform | 0.1563 | 114.12 | 0.0003 |\n"
         "| `local` | observability | 0 | 0 | 0 |\n"
         "\n"
         "No change to any stack's estimate.\n"
