@@ -16,16 +16,18 @@ from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_kubernetes as k8s
 
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.container_image import ContainerImage, ContainerImageArgs
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs, read_prefix_policy
 from components.aws.postgres import PostgresDatabase, PostgresDatabaseArgs
 from components.gateway.cert_manager import CertManager, CertManagerArgs
 from components.gateway.traefik_gateway import GatewayTls
 from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
-from components.runtime.kubernetes_service import KubernetesTarget, Scaling
-from components.serving.kserve import ModelServing, ModelServingArgs
+from components.runtime.kubernetes_service import KubernetesTarget, Scaling, labels_for
+from components.serving.kserve import ModelServing, ModelServingArgs, ServedModel
 from components.workloads.agent import agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
 from stacks import namespaces, platform
@@ -38,6 +40,8 @@ METRICS_SERVER = "metrics-server"
 AGENT_SCALING = Scaling(minimum=2, maximum=4, cpu_percent=70)
 EXPECTED_TELEMETRY_GB = 10
 """Loki, Tempo and Mimir objects a lab keeps within their retention."""
+MODEL_READER = "model-reader"
+"""The model server's service account, and its IRSA role's stem."""
 HOSTS = ("mlflow", "grafana", "prompt-reviewer", "code-critic", "models")
 """Every host the gateway serves: each gets its own TLS listener and certificate name."""
 
@@ -113,7 +117,7 @@ def build(settings: Settings) -> ProductionPhase:
     serving_ns = lab_namespace(namespaces.SERVING, nodes.on_nodes, routed=True)
     lgtm = observability(base, platform_phase, nodes, log_namespaces=(agents_ns, serving_ns))
     agents = workloads(base, platform_phase, nodes, agents_ns, lgtm)
-    serving = model_serving(platform_phase, nodes, serving_ns, certificates)
+    serving = model_serving(base, platform_phase, nodes, serving_ns, certificates)
     (mlflow_db,) = databases
     costs = platform.estimates(
         settings,
@@ -267,9 +271,17 @@ def workloads(
 
 
 def model_serving(
-    platform_phase: PlatformPhase, nodes: Capacity, target: KubernetesTarget, certificates: CertManager
+    base: Foundation,
+    platform_phase: PlatformPhase,
+    nodes: Capacity,
+    target: KubernetesTarget,
+    certificates: CertManager,
 ) -> ModelServing:
-    """KServe behind the gateway, its controller in the namespace its manifests expect."""
+    """KServe behind the gateway, serving the promoted model from the artifact bucket once one is named."""
+    production = base.settings.production
+    assert production is not None
+    uri = production.served_model_uri
+    model = ServedModel(uri, service_account=model_reader(base, target, uri)) if uri else None
     return ModelServing(
         "serving",
         ModelServingArgs(
@@ -277,6 +289,36 @@ def model_serving(
             target=target,
             gateway=platform_phase.gateway,
             cert_manager=certificates.release,
+            model=model,
         ),
         opts=nodes.on_nodes,
     )
+
+
+def model_reader(base: Foundation, target: KubernetesTarget, uri: str) -> pulumi.Output[str]:
+    """A service account whose IRSA role may read the model's directory of the artifact bucket, and nothing else."""
+    prefix = uri.removeprefix("s3://").split("/", 1)[1]
+    role = IrsaRole(
+        MODEL_READER,
+        IrsaRoleArgs(
+            name=f"{base.settings.name_prefix}-model-reader",
+            oidc_provider_arn=base.cluster.oidc_provider_arn,
+            oidc_issuer=base.cluster.oidc_issuer,
+            namespace=target.name,
+            service_account=MODEL_READER,
+            policy_json=read_prefix_policy(base.bucket.bucket_arn, prefix),
+        ),
+        opts=base.on_cloud,
+    )
+    account = k8s.core.v1.ServiceAccount(
+        MODEL_READER,
+        metadata={
+            "name": MODEL_READER,
+            "namespace": target.namespace.metadata.name,
+            "labels": labels_for(MODEL_READER),
+            "annotations": {SERVICE_ACCOUNT_ANNOTATION: role.role_arn},
+        },
+        automount_service_account_token=False,
+        opts=base.on_cluster,
+    )
+    return account.metadata.name

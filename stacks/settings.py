@@ -81,6 +81,8 @@ class ProductionSettings:
     db_storage_gib: int
     db_backup_retention_days: int
     workload_nodes: NodeGroupSize
+    served_model_uri: str | None
+    """The promoted model in the artifact bucket, under MLflow's prefix; None until one is promoted."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,11 @@ def load_settings() -> Settings:
             gateway_domain=reader.hostname("gatewayDomain", "localhost"),
         )
     aws = _aws(reader) if stack == "dev" else None
-    production = _production(reader, aws.region if aws else "") if phase and phase.name == "production" else None
+    production = (
+        _production(reader, aws.region if aws else "", f"{PROJECT}-{stack}")
+        if phase and phase.name == "production"
+        else None
+    )
     llm = _llm(reader)
     if reader.problems or phase is None:
         raise ConfigError(
@@ -333,7 +339,22 @@ def _aws(reader: _Reader) -> AwsSettings:
     )
 
 
-def _production(reader: _Reader, region: str) -> ProductionSettings:
+def _served_model(reader: _Reader, name_prefix: str, region: str) -> str | None:
+    """A model directory in this stack's artifact bucket, under MLflow's prefix: what KServe may read."""
+    uri = reader.optional_string("servedModelUri")
+    bucket = rf"{re.escape(name_prefix)}-artifacts-\d{{12}}-{re.escape(region)}"
+    example = f"s3://{name_prefix}-artifacts-<account>-{region}/mlflow/1/models/m-<id>/artifacts"
+    if uri and not re.fullmatch(rf"s3://{bucket}/mlflow/[\w.-]+(/[\w.-]+)*", uri):
+        reader.problem(
+            "servedModelUri",
+            f"servedModelUri must be a model directory in this stack's artifact bucket, under mlflow/, like "
+            f"{example} (ml/scripts/model_uri.py prints it), got {uri!r}",
+            '"$(python ml/scripts/model_uri.py --alias champion --artifacts-destination s3://<bucket>/mlflow)"',
+        )
+    return uri
+
+
+def _production(reader: _Reader, region: str, name_prefix: str) -> ProductionSettings:
     database_classes = tuple(PRICES[region].rds_postgres_hour) if region in PRICES else ()
     instance_class = reader.string("dbInstanceClass", "db.t4g.micro")
     if database_classes and instance_class and instance_class not in database_classes:
@@ -353,6 +374,7 @@ def _production(reader: _Reader, region: str) -> ProductionSettings:
         db_storage_gib=reader.integer("dbStorageGib", "20", 20, 1000),
         db_backup_retention_days=reader.integer("dbBackupRetentionDays", "7", 1, 35),
         workload_nodes=reader.node_group_size("workloadNode", (2, 2, 4), lowest=1),
+        served_model_uri=_served_model(reader, name_prefix, region),
     )
 
 

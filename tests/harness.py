@@ -205,9 +205,13 @@ OPERATOR_CONFIG = {
         "clusterAdminArn": "arn:aws:iam::123456789012:role/lab-admin",
         "domain": "lab.example.com",
         "acmeEmail": "ops@llm-infra-lab.dev",
+        # After the README's loop has promoted a model (ml/): the production phase then serves it.
+        "servedModelUri": (
+            "s3://llm-infra-lab-dev-artifacts-123456789012-us-east-1/mlflow/1/models/m-0123456789abcdef/artifacts"
+        ),
     }
 }
-"""What a person sets before a stack's first `pulumi up` (README), set here as they would."""
+"""What a person sets for a stack (README), set here as they would."""
 
 
 def stack_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -269,3 +269,31 @@ def test_the_dns_record_names_the_load_balancer_once_it_has_a_name():
     assert production.dns_record(DOMAIN, f"http://{host}") == f"*.{DOMAIN} CNAME {host}"
     pending = "(pending: kubectl -n gateway-system get service traefik)"
     assert production.dns_record(DOMAIN, pending) == pending
+
+
+def test_the_promoted_model_is_served_from_the_labs_bucket_by_a_role_that_reads_only_its_directory(run, objects):
+    uri = run.config["llm-infra-lab:servedModelUri"]
+    (isvc,) = run.of_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == uri
+    assert isvc["spec"]["predictor"]["serviceAccountName"] == "model-reader"
+    account = named(objects, "ServiceAccount", "model-reader")
+    role = run.named("aws:iam/role:Role", "model-reader-role")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == f"arn:aws:mock::123456789012:{role.name}"
+    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]
+    assert "system:serviceaccount:serving:model-reader" in trust.values()
+    policy = json.loads(run.named("aws:iam/rolePolicy:RolePolicy", "model-reader-policy")["policy"])
+    prefix = uri.split("/", 3)[3]
+    bucket = uri.split("/")[2]
+    assert {(s["Action"], json.dumps(s["Resource"])) for s in policy["Statement"]} == {
+        ("s3:ListBucket", json.dumps(f"arn:aws:s3:::{bucket}")),
+        ("s3:GetObject", json.dumps(f"arn:aws:s3:::{bucket}/{prefix}/*")),
+    }, "read, and only the model's directory"
+    (listing,) = [s for s in policy["Statement"] if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLikeIfExists": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+
+
+def test_until_a_model_is_promoted_kserve_waits_and_the_output_says_how_to_serve_one():
+    waiting = evaluate("dev", phase="production", servedModelUri="")
+    assert not waiting.of_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
+    assert not [r for r in waiting.of_type("aws:iam/role:Role") if r.name.startswith("model-reader")]
+    assert "servedModelUri" in waiting.outputs["modelUrl"]

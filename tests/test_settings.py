@@ -91,6 +91,11 @@ def test_default_local_config_is_valid():
             ["workloadNode sizes need min <= desired <= max, got min 3, desired 2, max 4", ":workloadNodeMaxSize 4"],
         ),
         ("dev", {"phase": "production", "dbBackupRetentionDays": "0"}, ["dbBackupRetentionDays must be a whole"]),
+        (
+            "dev",
+            {"phase": "production", "servedModelUri": "s3://someone-elses-bucket/models/iris"},
+            ["servedModelUri must be a model directory in this stack's artifact bucket", "model_uri.py"],
+        ),
         ("dev", {"clusterAdminArn": ""}, ["clusterAdminArn is not set", ":clusterAdminArn arn:aws:iam::"]),
         (
             "dev",
@@ -119,6 +124,7 @@ def test_default_local_config_is_valid():
         "unpriced-database",
         "workload-sizes",
         "no-backups",
+        "model-elsewhere",
         "no-cluster-admin",
         "admin-session",
         "admin-not-an-arn",

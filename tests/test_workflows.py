@@ -287,3 +287,17 @@ def test_drift_is_checked_daily_and_on_demand_with_the_dev_previews_read_only_se
     assert check["env"]["GH_REPO"] == "${{ github.repository }}"
     steps = job["steps"]
     assert max(steps.index(salt), steps.index(credentials), steps.index(cli)) < steps.index(check)
+
+
+def test_pipeline_pull_requests_reproduce_it_offline_and_comment_the_metrics_diff():
+    workflow = load("ml-pipeline.yml")
+    assert workflow["on"]["pull_request"]["paths"][0] == "ml/**"
+    repro, comment = workflow["jobs"]["repro"], workflow["jobs"]["comment"]
+    assert "secrets." not in json.dumps(workflow), "nothing leaves the runner"
+    script = "\n".join(step.get("run", "") for step in repro["steps"])
+    assert 'MLFLOW_TRACKING_URI="sqlite:///$RUNNER_TEMP/' in script, "a throwaway MLflow store"
+    assert 'dvc remote add --local --default ci "$RUNNER_TEMP/' in script, "a throwaway DVC remote"
+    assert script.index("dvc repro") < script.index("scripts/metrics_diff.py --base")
+    assert steps_using(repro, "actions/checkout")[0]["with"]["fetch-depth"] == 0, "main's metrics to compare"
+    assert comment["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}

@@ -87,6 +87,34 @@ def bucket_access_policy(
     return pulumi.Output.from_input(bucket_arn).apply(document)
 
 
+def read_prefix_policy(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+    """Read the objects under `prefix/`, and list them: what a model server's downloader needs, nothing more.
+
+    Listing is conditioned on the prefix where a request carries one; HeadBucket, which a downloader asks
+    first, carries none and is authorised as s3:ListBucket too, hence `IfExists`.
+    """
+    if not prefix or prefix.startswith("/") or prefix.endswith("/") or "*" in prefix:
+        raise ValueError(f"prefix {prefix!r} must be a plain key prefix without leading or trailing '/' or '*'")
+
+    def document(arn: str) -> str:
+        listing = {
+            "Sid": "ListPrefix",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": arn,
+            "Condition": {"StringLikeIfExists": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+        }
+        reading = {
+            "Sid": "ReadUnderPrefix",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{arn}/{prefix}/*",
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [listing, reading]})
+
+    return pulumi.Output.from_input(bucket_arn).apply(document)
+
+
 class IrsaRole(pulumi.ComponentResource):
     """A role only `system:serviceaccount:<namespace>:<service_account>` can assume, through the cluster's OIDC."""
 

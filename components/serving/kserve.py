@@ -43,8 +43,6 @@ SERVING_API = "serving.kserve.io"
 RUNTIME = "kserve-sklearnserver"
 RUNTIME_IMAGE = f"kserve/sklearnserver:{KSERVE_VERSION}"
 MODEL_FORMAT = "sklearn"
-IRIS_MODEL = "gs://kfserving-examples/models/sklearn/1.0/model"
-"""KServe's scikit-learn iris example: a public bucket, read anonymously."""
 HTTPS_SCHEMES = ("gs://", "s3://", "hf://", "https://")
 """Storage the initializer downloads over HTTPS, the only way out the NetworkPolicy allows."""
 MODEL_PORT = 8080
@@ -59,6 +57,7 @@ ISVC_LABEL = f"{SERVING_API}/inferenceservice"
 COMPONENT_LABEL = "component"
 """With ISVC_LABEL, what KServe puts on an InferenceService's predictor pods."""
 MODEL_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+NO_MODEL_YET = "(no model yet: promote one with ml/, then pulumi config set servedModelUri; README)"
 CONTROLLER_MEMORY_MIB = 256
 RBAC_PROXY_MEMORY_MIB = 64
 STORAGE_INITIALIZER_MEMORY_MIB = 256
@@ -67,6 +66,26 @@ CPU_TARGET_PERCENT = 80
 RESTRICTED_CONTAINER = restricted.container(read_only_root=False, restate_pod=True)
 """The restricted Pod Security Standard, per container, on a writable root: KServe's Python servers are not
 known to run on a read-only one."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    storage_uri: str
+    """A directory holding one scikit-learn model file (model.joblib or model.pkl), under gs://, s3://, hf:// or
+    https://: the lab's own promoted model in its artifact bucket (ml/scripts/model_uri.py prints it)."""
+    service_account: pulumi.Input[str] | None = None
+    """The predictor's service account: the IRSA role that may read the model, for a private bucket."""
+    name: str = "iris"
+    min_replicas: int = 1
+    max_replicas: int = 2
+
+    def __post_init__(self) -> None:
+        if not MODEL_NAME.match(self.name):
+            raise ValueError(f"model name {self.name!r} must be a DNS label starting with a letter")
+        if not self.storage_uri.startswith(HTTPS_SCHEMES):
+            raise ValueError(f"storage URI {self.storage_uri!r} must be one of {', '.join(HTTPS_SCHEMES)}")
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise ValueError(f"replicas need 1 <= min <= max, got {self.min_replicas}..{self.max_replicas}")
 
 
 @dataclass
@@ -78,19 +97,8 @@ class ModelServingArgs:
     gateway: TraefikGateway
     cert_manager: pulumi.Resource
     """cert-manager's release: the controller's webhook certificate is a cert-manager Certificate."""
-    model_name: str = "iris"
-    storage_uri: str = IRIS_MODEL
-    """A scikit-learn model (model.joblib or model.pkl) under a gs://, s3://, hf:// or https:// URI."""
-    min_replicas: int = 1
-    max_replicas: int = 2
-
-    def __post_init__(self) -> None:
-        if not MODEL_NAME.match(self.model_name):
-            raise ValueError(f"model name {self.model_name!r} must be a DNS label starting with a letter")
-        if not self.storage_uri.startswith(HTTPS_SCHEMES):
-            raise ValueError(f"storage URI {self.storage_uri!r} must be one of {', '.join(HTTPS_SCHEMES)}")
-        if not 1 <= self.min_replicas <= self.max_replicas:
-            raise ValueError(f"replicas need 1 <= min <= max, got {self.min_replicas}..{self.max_replicas}")
+    model: ServedModel | None = None
+    """None: KServe and its runtime wait for a model (promote one, then name it in the stack's settings)."""
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -98,8 +106,6 @@ class ModelServing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:serving:ModelServing", name, None, opts)
-        self.model_name = args.model_name
-        self.predictor_service = f"{args.model_name}-predictor"
         controller_namespace = args.controller_target.namespace.metadata.name
         self.crds = chart_release(
             "kserve-crd",
@@ -118,43 +124,49 @@ class ModelServing(pulumi.ComponentResource):
             values=self.values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds, args.cert_manager]),
         )
-        metadata = {
-            "namespace": args.target.namespace.metadata.name,
-            "labels": labels_for(args.model_name),
-        }
-        # The controller's webhooks validate both: they must be serving first.
-        after_controller = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        # The controller's webhooks validate both the runtime and a model: they must be serving first.
+        self._after_controller = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         self.runtime = k8s.apiextensions.CustomResource(
             RUNTIME,
             api_version=f"{SERVING_API}/v1alpha1",
             kind="ServingRuntime",
-            metadata={**metadata, "name": RUNTIME},
+            metadata={"namespace": args.target.namespace.metadata.name, "labels": labels_for(RUNTIME), "name": RUNTIME},
             spec=_sklearn_runtime(),
-            opts=after_controller,
+            opts=self._after_controller,
         )
+        self.model = args.model
+        self.url = self._serve(args, args.model) if args.model else NO_MODEL_YET
+        self.register_outputs({"url": self.url})
+
+    def _serve(self, args: ModelServingArgs, model: ServedModel) -> str:
+        """The InferenceService, a NetworkPolicy admitting only the gateway, and the route; returns the URL."""
+        self.predictor_service = f"{model.name}-predictor"
+        metadata = {"namespace": args.target.namespace.metadata.name, "labels": labels_for(model.name)}
         self.inference_service = k8s.apiextensions.CustomResource(
-            args.model_name,
+            model.name,
             api_version=f"{SERVING_API}/v1beta1",
             kind="InferenceService",
             metadata={
                 **metadata,
-                "name": args.model_name,
+                "name": model.name,
                 "annotations": {
                     f"{SERVING_API}/deploymentMode": DEPLOYMENT_MODE,
                     f"{SERVING_API}/autoscalerClass": "hpa",
                 },
             },
-            spec={"predictor": _predictor(args)},
-            opts=pulumi.ResourceOptions.merge(after_controller, pulumi.ResourceOptions(depends_on=[self.runtime])),
+            spec={"predictor": _predictor(model)},
+            opts=pulumi.ResourceOptions.merge(
+                self._after_controller, pulumi.ResourceOptions(depends_on=[self.runtime])
+            ),
         )
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             self.predictor_service,
             metadata={**metadata, "name": self.predictor_service},
             spec={
-                "pod_selector": {"match_labels": predictor_pod_labels(args.model_name)},
+                "pod_selector": {"match_labels": predictor_pod_labels(model.name)},
                 "policy_types": ["Ingress", "Egress"],
                 "ingress": [policy_rule("from", Allow(args.gateway.pods, MODEL_PORT))],
-                # The storage initializer downloads the model; the model server needs nothing else.
+                # The storage initializer downloads the model (S3 and STS over the internet); nothing else.
                 "egress": [policy_rule("to", Allow(INTERNET, HTTPS_PORT)), DNS_RULE],
             },
             opts=pulumi.ResourceOptions(parent=self),
@@ -165,11 +177,10 @@ class ModelServing(pulumi.ComponentResource):
             self.predictor_service,
             SERVICE_PORT,
             parent=self,
-            labels=labels_for(args.model_name),
+            labels=labels_for(model.name),
         )
-        self.url = f"{args.gateway.url(ROUTE)}/v1/models/{args.model_name}:predict"
-        """KServe's v1 protocol: POST {"instances": [[...features]]}."""
-        self.register_outputs({"url": self.url})
+        # KServe's v1 protocol: POST {"instances": [[...features]]}.
+        return f"{args.gateway.url(ROUTE)}/v1/models/{model.name}:predict"
 
 
 def predictor_pod_labels(model_name: str) -> dict[str, str]:
@@ -227,24 +238,26 @@ def _sklearn_runtime() -> dict:
     }
 
 
-def _predictor(args: ModelServingArgs) -> dict:
+def _predictor(model: ServedModel) -> dict:
     """One model server: scaled on CPU between the bounds, probed, no API token, restricted pods."""
     return {
-        "minReplicas": args.min_replicas,
-        "maxReplicas": args.max_replicas,
+        "minReplicas": model.min_replicas,
+        "maxReplicas": model.max_replicas,
         "scaleMetric": "cpu",
         "scaleTarget": CPU_TARGET_PERCENT,
+        # The IRSA webhook still projects the web identity token the downloader reads.
+        **({"serviceAccountName": model.service_account} if model.service_account else {}),
         "automountServiceAccountToken": False,
         "securityContext": restricted.pod(KSERVE_UID),
         "model": {
             "modelFormat": {"name": MODEL_FORMAT},
             "runtime": RUNTIME,
-            "storageUri": args.storage_uri,
+            "storageUri": model.storage_uri,
             "resources": _resources(100, 1000, MODEL_MEMORY_MIB),
             "securityContext": RESTRICTED_CONTAINER,
             # Ready once the model is loaded, not merely started; alive while it listens.
             "readinessProbe": {
-                "httpGet": {"path": f"/v1/models/{args.model_name}", "port": MODEL_PORT},
+                "httpGet": {"path": f"/v1/models/{model.name}", "port": MODEL_PORT},
                 "periodSeconds": 10,
                 "timeoutSeconds": 3,
             },

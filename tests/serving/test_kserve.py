@@ -16,12 +16,14 @@ import pytest
 
 from components.gateway.traefik_gateway import ROUTES_LABEL, GatewayTls, TraefikGateway, TraefikGatewayArgs
 from components.runtime.kubernetes_service import namespace
-from components.serving.kserve import IRIS_MODEL, KSERVE_VERSION, ModelServing, ModelServingArgs
+from components.serving.kserve import KSERVE_VERSION, NO_MODEL_YET, ModelServing, ModelServingArgs, ServedModel
 from tests.aws.support import AwsRun, run_aws
 from tests.gateway_api_schema import gateway_api_errors
 from tests.k8s_view import checkov, manifests, of_kind, schema_errors
 
 DOMAIN = "lab.example.com"
+MODEL_URI = "s3://llm-infra-lab-dev-artifacts-123456789012-us-east-1/mlflow/1/models/m-0123abcd/artifacts"
+"""A promoted model as ml/scripts/model_uri.py prints it."""
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 RUNTIME = "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime"
@@ -40,8 +42,11 @@ GATEWAY_PODS = {
 }
 
 
-def serve(**changes) -> AwsRun:
+def serve(model: ServedModel | None = None, **changes) -> AwsRun:
     """KServe and a model behind an HTTPS gateway for `models.lab.example.com`, as the production phase wires it."""
+    if model is None and "no_model" not in changes:
+        model = ServedModel(MODEL_URI, service_account="model-reader", **changes)
+    changes.pop("no_model", None)
 
     def program():
         opts = pulumi.ResourceOptions()
@@ -66,7 +71,7 @@ def serve(**changes) -> AwsRun:
                 target=namespace("serving", False, opts, **{ROUTES_LABEL: "true"}),
                 gateway=gateway,
                 cert_manager=cert_manager,
-                **changes,
+                model=model,
             ),
         )
 
@@ -147,10 +152,12 @@ def test_controller_and_storage_initializer_are_small_and_restricted(run):
     assert controller["imagePullPolicy"] == "IfNotPresent"
 
 
-def test_the_iris_model_runs_on_the_pinned_sklearn_runtime(run):
-    model = predictor(run)["model"]
+def test_the_labs_model_runs_on_the_pinned_sklearn_runtime_read_as_its_service_account(run):
+    spec = predictor(run)
+    model = spec["model"]
     assert model["modelFormat"] == {"name": "sklearn"}
-    assert model["storageUri"] == IRIS_MODEL == "gs://kfserving-examples/models/sklearn/1.0/model"
+    assert model["storageUri"] == MODEL_URI, "the promoted model in the lab's bucket, not a public example"
+    assert spec["serviceAccountName"] == "model-reader", "the IRSA role that may read it"
     runtime = run.named(RUNTIME, "kserve-sklearnserver")
     assert runtime["metadata"]["namespace"] == "serving" and model["runtime"] == runtime["metadata"]["name"]
     assert {"name": "sklearn", "version": "1", "autoSelect": True, "priority": 1} in runtime["spec"][
@@ -166,7 +173,7 @@ def test_the_predictor_scales_on_cpu_between_its_bounds(run):
     assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 2)
     assert (spec["scaleMetric"], spec["scaleTarget"]) == ("cpu", 80)
     assert memory(spec["model"]["resources"]) == 384
-    wider = predictor(serve(min_replicas=2, max_replicas=4))
+    wider = predictor(serve(ServedModel(MODEL_URI, min_replicas=2, max_replicas=4)))
     assert (wider["minReplicas"], wider["maxReplicas"]) == (2, 4)
 
 
@@ -229,7 +236,7 @@ def test_the_url_is_the_v1_predict_endpoint_of_the_model():
                 target=namespace("serving", False, pulumi.ResourceOptions()),
                 gateway=gateway,
                 cert_manager=gateway.release,
-                model_name="flowers",
+                model=ServedModel(MODEL_URI, name="flowers"),
             ),
         )
         urls.append(serving.url)
@@ -319,8 +326,8 @@ def test_memory_at_minimum_scale_fits_a_third_of_a_node(run):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"model_name": "Iris"}, "DNS label"),
-        ({"model_name": "9iris"}, "DNS label"),
+        ({"name": "Iris"}, "DNS label"),
+        ({"name": "9iris"}, "DNS label"),
         ({"storage_uri": "http://example.com/model"}, "must be one of"),
         ({"storage_uri": "pvc://models/iris"}, "must be one of"),
         ({"min_replicas": 0}, "1 <= min <= max"),
@@ -330,4 +337,13 @@ def test_memory_at_minimum_scale_fits_a_third_of_a_node(run):
 )
 def test_what_cannot_serve_behind_the_policy_is_refused(changes, message):
     with pytest.raises(ValueError, match=message):
-        serve(**changes)
+        ServedModel(**{"storage_uri": MODEL_URI, **changes})
+
+
+def test_without_a_model_kserve_waits_with_its_runtime_and_nothing_is_routed():
+    run = serve(no_model=True)
+    routes = [r.name for r in run.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")]
+    assert not run.of_type(ISVC) and "models" not in routes
+    assert not run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert run.of_type(RUNTIME), "the runtime is ready for the first promoted model"
+    assert "servedModelUri" in NO_MODEL_YET, "the URL output says what to set"
