@@ -26,8 +26,8 @@ from components.gateway.cert_manager import CertManager, CertManagerArgs
 from components.gateway.traefik_gateway import GatewayTls
 from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
-from components.runtime.kubernetes_service import KubernetesTarget, Scaling, labels_for
-from components.serving.kserve import ModelServing, ModelServingArgs, ServedModel
+from components.runtime.kubernetes_service import Allow, KubernetesTarget, Pods, Scaling, labels_for
+from components.serving.kserve import MODEL_PORT, ModelServing, ModelServingArgs, ServedModel
 from components.workloads.agent import agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
 from stacks import namespaces, platform
@@ -227,6 +227,7 @@ def observability(
             region=base.config.region,
             llm_monthly_budget_usd=settings.llm.monthly_budget_usd,
             log_namespaces=(agents_ns, base.mlops_namespace, base.gateway_namespace, serving_ns),
+            model_metrics=Allow(Pods(namespaces.SERVING), MODEL_PORT),
         ),
         opts=nodes.on_nodes_with_storage,
     )
@@ -290,6 +291,7 @@ def model_serving(
             gateway=platform_phase.gateway,
             cert_manager=certificates.release,
             model=model,
+            scraper=Pods(namespaces.OBSERVABILITY, "alloy"),
         ),
         opts=nodes.on_nodes,
     )

@@ -16,7 +16,7 @@ import pytest
 
 from components.aws import cluster_autoscaler, load_balancer_controller
 from components.gateway import cert_manager
-from components.observability import lgtm_eks
+from components.observability import dashboards, lgtm_eks
 from components.serving import kserve
 from stacks import production
 from tests import alloy_view
@@ -297,3 +297,20 @@ def test_until_a_model_is_promoted_kserve_waits_and_the_output_says_how_to_serve
     assert not waiting.of_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
     assert not [r for r in waiting.of_type("aws:iam/role:Role") if r.name.startswith("model-reader")]
     assert "servedModelUri" in waiting.outputs["modelUrl"]
+
+
+def test_the_model_servers_metrics_reach_mimir_and_a_panel_beside_the_agents(objects):
+    config = alloy_view.in_cluster(objects)
+    assert 'prometheus.scrape "models"' in config and 'names = ["serving"]' in config
+    assert "forward_to      = [prometheus.remote_write.mimir.receiver]" in config
+    alloy_egress = named(objects, "NetworkPolicy", "alloy")["spec"]["egress"]
+    serving = {"kubernetes.io/metadata.name": "serving"}
+    to_models = [r for r in alloy_egress if r["to"][0].get("namespaceSelector", {}).get("matchLabels") == serving]
+    assert [rule["ports"] for rule in to_models] == [[{"port": 8080, "protocol": "TCP"}]]
+    predictor = named(objects, "NetworkPolicy", "iris-predictor")["spec"]["ingress"]
+    sources = [rule["from"][0].get("podSelector", {}).get("matchLabels") for rule in predictor]
+    assert {"app.kubernetes.io/name": "alloy"} in sources, "Alloy may scrape the model server"
+    board = json.loads(dashboards.dashboard_files()["llm-agents.json"])
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    assert any("request_predict_seconds_count" in e for e in exprs)
+    assert any("request_predict_seconds_bucket" in e for e in exprs)

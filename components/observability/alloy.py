@@ -39,6 +39,7 @@ INTAKE = "otlp-intake.alloy"
 TO_STORES = "to-stores.alloy"
 TO_GATEWAY = "to-gateway.alloy"
 POD_LOGS = "pod-logs.alloy"
+MODEL_METRICS = "model-metrics.alloy"
 
 
 def pipeline(*files: str) -> tuple[ConfigFile, ...]:

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from components.observability.alloy import (
     DATA_PATH,
     INTAKE,
+    MODEL_METRICS,
     OTLP_GRPC_PORT,
     POD_LOGS,
     TO_GATEWAY,
@@ -58,14 +59,16 @@ def cluster_alloy_to_stores(
     metrics_remote_write: str,
     logs_otlp_http: str,
     log_namespaces: tuple[str, ...],
+    model_metrics: Allow | None = None,
 ) -> ServiceSpec:
-    """The Docker gateway's own pipeline and exporters, plus pod logs: for stores inside the cluster."""
-    return _in_cluster(
-        namespace,
-        pipeline(INTAKE, POD_LOGS, TO_STORES),
-        stores_env(traces_otlp_grpc, metrics_remote_write, logs_otlp_http),
-        log_namespaces,
-    )
+    """The Docker gateway's own pipeline and exporters, plus pod logs, for stores inside the cluster; with
+    `model_metrics` (the model servers' pods and port) their metrics are scraped too."""
+    files, exports = (INTAKE, POD_LOGS, TO_STORES), stores_env(traces_otlp_grpc, metrics_remote_write, logs_otlp_http)
+    if model_metrics is not None:
+        assert isinstance(model_metrics.peer, Pods), "model servers are pods of a namespace"
+        files = (*files, MODEL_METRICS)
+        exports |= {"MODEL_NAMESPACE": model_metrics.peer.namespace, "MODEL_METRICS_PORT": str(model_metrics.port)}
+    return _in_cluster(namespace, pipeline(*files), exports, log_namespaces)
 
 
 def _in_cluster(

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, Variabl
 from components.observability import genai
 from components.observability.datasources import LOGS, METRICS
 from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
+from components.serving.telemetry import PREDICT_SECONDS
 
 SERVICE_FILTER = f'service=~"$service", {SERVER_SPANS}'
 
@@ -196,8 +197,36 @@ def llm_agents() -> dashboard.Dashboard:
         "LLM agents",
         "genai",
         _label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT),
-        [tokens, cost_per_hour, projected_month, latency, errors, retrieval],
+        [tokens, cost_per_hour, projected_month, latency, errors, retrieval, *model_server_panels()],
     )
+
+
+def model_server_panels() -> list:
+    """The model KServe serves (phase production), beside the agents: its predictions and their latency."""
+    predictions = (
+        timeseries.Panel()
+        .title("Model predictions per second")
+        .description("Requests the model server answered, by model (KServe's request_predict_seconds).")
+        .unit("reqps")
+        .span(12)
+        .with_target(
+            _promql("A", f"sum by (model_name) (rate({PREDICT_SECONDS}_count[$__rate_interval]))", "{{model_name}}")
+        )
+    )
+    latency = (
+        timeseries.Panel()
+        .title("Model prediction latency")
+        .description("p50 and p95 of the model server's prediction time, by model.")
+        .unit("s")
+        .span(12)
+        .with_target(_promql("A", _model_quantile(0.5), "{{model_name}} p50"))
+        .with_target(_promql("B", _model_quantile(0.95), "{{model_name}} p95"))
+    )
+    return [predictions, latency]
+
+
+def _model_quantile(q: float) -> str:
+    return f"histogram_quantile({q}, sum by (model_name, le) (rate({PREDICT_SECONDS}_bucket[$__rate_interval])))"
 
 
 def _quantile(q: float, histogram: str) -> str:

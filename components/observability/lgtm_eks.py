@@ -70,7 +70,7 @@ def store_urls(namespace: str) -> dict[str, str]:
     }
 
 
-def alloy_spec(namespace: str, log_namespaces: tuple[str, ...]) -> ServiceSpec:
+def alloy_spec(namespace: str, log_namespaces: tuple[str, ...], model_metrics: Allow | None = None) -> ServiceSpec:
     """The cluster Alloy's spec, known before anything exists: agents need its URL before `LgtmOnEks`."""
     urls = store_urls(namespace)
     return cluster_alloy_to_stores(
@@ -79,15 +79,17 @@ def alloy_spec(namespace: str, log_namespaces: tuple[str, ...]) -> ServiceSpec:
         metrics_remote_write=urls["metrics_push"],
         logs_otlp_http=f"{urls['logs']}/otlp",
         log_namespaces=log_namespaces,
+        model_metrics=model_metrics,
     )
 
 
-def alloy_destinations(namespace: str) -> tuple[Allow, ...]:
-    """Alloy's egress: each store's pods on the port it writes to, nothing else."""
+def alloy_destinations(namespace: str, model_metrics: Allow | None = None) -> tuple[Allow, ...]:
+    """Alloy's egress: each store's pods on the port it writes to, the model servers it scrapes, nothing else."""
     return (
         Allow(Pods(namespace, "tempo"), tempo.OTLP_GRPC_PORT),
         Allow(Pods(namespace, "mimir"), values.MIMIR_HTTP_PORT),
         Allow(Pods(namespace, "loki"), loki.HTTP_PORT),
+        *((model_metrics,) if model_metrics else ()),
     )
 
 
@@ -126,6 +128,8 @@ class LgtmOnEksArgs:
     llm_monthly_budget_usd: float
     log_namespaces: tuple[KubernetesTarget, ...]
     """Namespaces whose pod logs Alloy collects."""
+    model_metrics: Allow | None = None
+    """The model servers' pods and the port of their metrics, which Alloy scrapes into Mimir."""
 
 
 class LgtmOnEks(pulumi.ComponentResource):
@@ -170,7 +174,10 @@ class LgtmOnEks(pulumi.ComponentResource):
         self.network_policies = self._network_policies(args)
         self._target = args.target
         self._log_namespaces = args.log_namespaces
-        self.alloy_spec = alloy_spec(self.namespace, tuple(target.name for target in args.log_namespaces))
+        self._model_metrics = args.model_metrics
+        self.alloy_spec = alloy_spec(
+            self.namespace, tuple(target.name for target in args.log_namespaces), args.model_metrics
+        )
         self.route = args.gateway.route_to(
             name="grafana",
             namespace=self.namespace,
@@ -197,7 +204,7 @@ class LgtmOnEks(pulumi.ComponentResource):
                 target=self._target,
                 log_namespaces=self._log_namespaces,
                 senders=senders,
-                destinations=alloy_destinations(self.namespace),
+                destinations=alloy_destinations(self.namespace, self._model_metrics),
                 api_server_ports=(API_SERVER_PORT,),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.releases[store] for store in STORES]),

@@ -27,6 +27,7 @@ from components.runtime.kubernetes_service import (
     INTERNET,
     Allow,
     KubernetesTarget,
+    Pods,
     labels_for,
     policy_rule,
 )
@@ -46,7 +47,7 @@ MODEL_FORMAT = "sklearn"
 HTTPS_SCHEMES = ("gs://", "s3://", "hf://", "https://")
 """Storage the initializer downloads over HTTPS, the only way out the NetworkPolicy allows."""
 MODEL_PORT = 8080
-"""The model server's port in the pod (`--http_port`)."""
+"""The model server's port in the pod (`--http_port`), and of its Prometheus metrics (`/metrics`)."""
 SERVICE_PORT = 80
 """The port of the predictor Service KServe creates."""
 HTTPS_PORT = 443
@@ -99,6 +100,8 @@ class ModelServingArgs:
     """cert-manager's release: the controller's webhook certificate is a cert-manager Certificate."""
     model: ServedModel | None = None
     """None: KServe and its runtime wait for a model (promote one, then name it in the stack's settings)."""
+    scraper: Pods | None = None
+    """Who reads the model server's metrics (`/metrics` on its port): Alloy."""
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -165,7 +168,9 @@ class ModelServing(pulumi.ComponentResource):
             spec={
                 "pod_selector": {"match_labels": predictor_pod_labels(model.name)},
                 "policy_types": ["Ingress", "Egress"],
-                "ingress": [policy_rule("from", Allow(args.gateway.pods, MODEL_PORT))],
+                "ingress": [
+                    policy_rule("from", Allow(peer, MODEL_PORT)) for peer in (args.gateway.pods, args.scraper) if peer
+                ],
                 # The storage initializer downloads the model (S3 and STS over the internet); nothing else.
                 "egress": [policy_rule("to", Allow(INTERNET, HTTPS_PORT)), DNS_RULE],
             },
