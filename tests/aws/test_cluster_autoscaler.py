@@ -63,7 +63,7 @@ def test_release_is_the_pinned_upstream_chart_in_kube_system(release):
     assert release["chart"] == "cluster-autoscaler"
     assert release["repositoryOpts"] == {"repo": "https://kubernetes.github.io/autoscaler"}
     assert re.fullmatch(r"\d+\.\d+\.\d+", release["version"]), "a pinned chart version, never a range"
-    assert release["version"] == "9.59.0"
+    # Which version: tests/test_helm_values.py ties the pin to the chart data its values are checked against.
     assert release["namespace"] == "kube-system"
     assert release["atomic"] is True
 

@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from components.gateway import cert_manager
 from components.gateway.cert_manager import CertManager, acme_contact_problem
 from tests.aws.support import AwsRun
 from tests.gateway import EMAIL, GATEWAY_NAMESPACE, production_lab
@@ -50,7 +49,7 @@ def test_the_release_is_the_pinned_jetstack_chart_in_its_namespace(lab):
     release = lab.named(RELEASE, "cert-manager")
     assert release["chart"] == "oci://quay.io/jetstack/charts/cert-manager"
     assert re.fullmatch(r"v\d+\.\d+\.\d+", release["version"]), "a pinned release, never a range or latest"
-    assert release["version"] == cert_manager.CHART_VERSION == "v1.21.3"
+    # Which version: tests/test_helm_values.py ties the pin to the chart data its values are checked against.
     assert release["namespace"] == "cert-manager"
     assert release["atomic"] is True
 

@@ -32,6 +32,8 @@ from components.observability.lgtm_eks import (
 from components.runtime.kubernetes_service import Pods, namespace
 from tests import alloy_view
 from tests.aws.support import ACCOUNT, AwsRun, run_aws
+from tests.conftest import evaluate
+from tests.docker_view import services
 from tests.gateway import DOMAIN, tls_gateway
 from tests.k8s_view import manifests, of_kind, schema_errors
 
@@ -131,10 +133,14 @@ def test_every_chart_is_pinned_from_its_repository_into_the_observability_namesp
 
 
 def test_the_charts_run_the_docker_stacks_program_versions(run):
-    assert chart_values(run, "loki")["loki"]["image"]["tag"] == "3.7.8"
-    assert chart_values(run, "tempo")["tempo"]["tag"] == "3.0.3"
-    assert chart_values(run, "mimir")["image"]["tag"] == "3.2.1"
-    assert chart_values(run, "grafana")["image"] == {"repository": "grafana/grafana", "tag": "13.2.3-distroless"}
+    """The images the Docker stack runs (the registered containers'), so both runtimes run one version."""
+    docker = {name: service.image for name, service in services(evaluate("local", phase="observability")).items()}
+    tag = {name: image.rsplit(":", 1)[1] for name, image in docker.items()}
+    assert chart_values(run, "loki")["loki"]["image"]["tag"] == tag["loki"]
+    assert chart_values(run, "tempo")["tempo"]["tag"] == tag["tempo"]
+    assert chart_values(run, "mimir")["image"]["tag"] == tag["mimir"]
+    repository, version = docker["grafana"].rsplit(":", 1)
+    assert chart_values(run, "grafana")["image"] == {"repository": repository, "tag": f"{version}-distroless"}
 
 
 # --- buckets and IRSA -------------------------------------------------------------------------

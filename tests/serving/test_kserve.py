@@ -110,8 +110,11 @@ def memory(resources: dict) -> int:
 
 def test_pinned_charts_install_crds_then_the_controller_after_cert_manager(run):
     crds, controller = run.named(RELEASE, "kserve-crd"), run.named(RELEASE, "kserve")
-    assert (crds["chart"], crds["version"]) == ("oci://ghcr.io/kserve/charts/kserve-crd", "v0.20.0")
-    assert (controller["chart"], controller["version"]) == ("oci://ghcr.io/kserve/charts/kserve-resources", "v0.20.0")
+    assert crds["chart"] == "oci://ghcr.io/kserve/charts/kserve-crd"
+    assert controller["chart"] == "oci://ghcr.io/kserve/charts/kserve-resources"
+    assert crds["version"] == controller["version"], "the CRDs of the controller's own release"
+    (server,) = run.named(RUNTIME, "kserve-sklearnserver")["spec"]["containers"]
+    assert server["image"] == f"kserve/sklearnserver:{controller['version']}", "the runtime of the same release"
     assert controller["namespace"] == crds["namespace"] == "kserve"
     assert controller["atomic"] and crds["atomic"]
     assert run.depends_on(controller, crds) and run.depends_on(controller, run.named(RELEASE, "cert-manager"))
