@@ -7,6 +7,8 @@ wire as floats and are turned back into integers, nothing else is changed.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import shutil
 import subprocess
@@ -23,6 +25,8 @@ from tests.harness import REPO, ProgramRun
 KUBERNETES_VERSION = "1.36.0"
 """The newest minor minikube and EKS both run in late 2026; schemas from kubernetes-validate."""
 CHECKOV = REPO / ".ci" / "checkov" / "bin" / "checkov"
+CHECKOV_CACHE = REPO / ".pytest_cache" / "checkov"
+"""Reports by the content scanned and the checkov installed (its dist-info names the version)."""
 NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
 
 
@@ -81,16 +85,35 @@ def checkov(objects: Iterable[dict]) -> dict:
 
 
 def checkov_scan(groups: Mapping[str, Iterable[dict]]) -> dict[str, dict]:
-    """One checkov run over several sets of manifests, a report for each: its start-up is most of its time."""
+    """One checkov run over several sets of manifests, a report for each: its start-up is most of its time.
+
+    Reports are kept by the manifests' content (and checkov's own install), so the test workers, which each
+    ask for the same phases, run checkov once between them; a worker waits for another's run of the same scan.
+    """
     if not CHECKOV.exists():
         raise FileNotFoundError(f"{CHECKOV} is missing: run `bash scripts/install`")
+    files = {
+        f"group{index}/{number:03d}.yaml": yaml.safe_dump(manifest)
+        for index, objects in enumerate(groups.values())
+        for number, manifest in enumerate(objects)
+    }
+    installed = sorted(p.name for p in CHECKOV.parent.parent.glob("lib/python*/site-packages/checkov-*.dist-info"))
+    digest = hashlib.sha256(json.dumps([list(groups), files, installed], sort_keys=True).encode())
+    CHECKOV_CACHE.mkdir(parents=True, exist_ok=True)
+    cached = CHECKOV_CACHE / f"{digest.hexdigest()}.json"
+    with (CHECKOV_CACHE / f"{cached.stem}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.exists():
+            cached.write_text(json.dumps(_checkov_run(groups, files)))
+    return json.loads(cached.read_text())
+
+
+def _checkov_run(groups: Mapping[str, Iterable[dict]], files: Mapping[str, str]) -> dict[str, dict]:
     workdir = Path(tempfile.mkdtemp(prefix="llm-infra-lab-manifests-"))
     try:
-        for index, objects in enumerate(groups.values()):
-            folder = workdir / f"group{index}"
-            folder.mkdir()
-            for number, manifest in enumerate(objects):
-                (folder / f"{number:03d}.yaml").write_text(yaml.safe_dump(manifest))
+        for path, text in files.items():
+            (workdir / path).parent.mkdir(exist_ok=True)
+            (workdir / path).write_text(text)
         result = subprocess.run(
             [str(CHECKOV), "-d", str(workdir), "--framework", "kubernetes", "-o", "json", "--compact",
              "--skip-download"],
