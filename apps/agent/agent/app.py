@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from qdrant_client import QdrantClient
+from starlette.requests import ClientDisconnect
 
 from agent import __version__
 from agent import semconv as sc
@@ -71,16 +72,51 @@ def current_trace_id() -> str:
     return f"{context.trace_id:032x}" if context.is_valid else ""
 
 
+# The status nginx logs for a client that closed the connection before the answer: nobody reads it,
+# but the server span records it as a client-side (4xx) outcome rather than a server error.
+CLIENT_CLOSED_REQUEST = 499
+
+
+class ClientGoneError(Exception):
+    """The client closed the connection before its request body arrived."""
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json or application/*+json; no content type at all is taken as JSON too."""
+    if content_type is None:
+        return True
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def validation_errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    """Type, location and message of each error, never the input.
+
+    Echoing the input fails for what cannot be encoded back (bytes that are not UTF-8, NaN and
+    infinities, which strict JSON has no spelling for) and would copy the caller's text, PII
+    included, into the answer.
+    """
+    errors = (
+        exc.errors(include_url=False, include_context=False, include_input=False)
+        if isinstance(exc, ValidationError)
+        else exc.errors()
+    )
+    return [{key: error[key] for key in ("type", "loc", "msg") if key in error} for error in errors]
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) one larger than `limit` without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"request body is larger than {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"request body is larger than {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise HTTPException(413, f"request body is larger than {limit} bytes")
+    except ClientDisconnect:
+        raise ClientGoneError from None
     return bytes(body)
 
 
@@ -129,7 +165,18 @@ def create_app(
 
     app = FastAPI(title=f"LLM agent {settings.role}", version=__version__, lifespan=lifespan)
 
-    @app.get("/healthz", response_model=Health)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc)})
+
+    @app.exception_handler(ClientGoneError)
+    async def client_gone(_: Request, __: ClientGoneError) -> Response:
+        # Not an error of this service: the caller gave up (a timeout, a closed tab).
+        logger.info("client disconnected before sending its whole request", extra={sc.AGENT_NAME: settings.role})
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+    # HEAD too: load balancers and uptime checkers probe with it.
+    @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health)
     async def healthz() -> Health:
         """Liveness and readiness in one: no LLM or Qdrant call, just the last known state."""
         retrieval = "disabled" if store is None else ("ready" if store.ready else "unavailable")
@@ -147,6 +194,7 @@ def create_app(
         response_model=ReviewResponse,
         responses={
             413: {"description": "Text or body too large"},
+            415: {"description": "Body is not JSON (content-type)"},
             422: {"description": "Invalid request"},
             502: {"description": "The LLM provider failed"},
         },
@@ -160,11 +208,13 @@ def create_app(
     async def review(request: Request) -> Any:
         """Review `text` as this agent's role; the body is read by hand to cap its size first."""
         trace.get_current_span().set_attribute(sc.AGENT_NAME, settings.role)
+        if not is_json(request.headers.get("content-type")):
+            raise HTTPException(415, "the body must be JSON (content-type: application/json)")
         body = await read_body(request, settings.max_body_bytes)
         try:
             payload = ReviewRequest.model_validate_json(body)
         except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+            raise RequestValidationError(validation_errors(exc)) from None
         if len(payload.text) > settings.max_text_chars:
             raise HTTPException(413, f"text has {len(payload.text)} characters; the limit is {settings.max_text_chars}")
         try:
