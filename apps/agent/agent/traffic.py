@@ -17,7 +17,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -212,9 +212,26 @@ class TrafficGenerator:
                 span.set_status(Status(StatusCode.ERROR))
 
 
-def create_traffic_app(config: TrafficConfig, telemetry: Telemetry, summary_interval_s: float = 30.0) -> FastAPI:
-    """The generator as an ASGI app: it runs while the app does, and /healthz reports its counts."""
+def create_traffic_app(
+    config: TrafficConfig,
+    telemetry: Telemetry,
+    summary_interval_s: float = 30.0,
+    on_finished: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The generator as an ASGI app: it runs while the app does, and /healthz reports its counts.
+
+    `on_finished` is called once TRAFFIC_MAX_REQUESTS have been sent (not when the app is stopped
+    first): `python -m agent.traffic` passes the server's stop, so the process exits then.
+    """
     generator: TrafficGenerator | None = None
+
+    async def run_until_done(gen: TrafficGenerator, stop: asyncio.Event) -> TrafficStats:
+        stats = await gen.run(stop)
+        if not stop.is_set():
+            logger.info("sent the %d requests of TRAFFIC_MAX_REQUESTS: stopping", config.max_requests)
+            if on_finished is not None:
+                on_finished()
+        return stats
 
     async def summarize(gen: TrafficGenerator) -> None:
         while True:
@@ -228,7 +245,7 @@ def create_traffic_app(config: TrafficConfig, telemetry: Telemetry, summary_inte
         async with httpx.AsyncClient() as client:
             generator = TrafficGenerator(config, client, telemetry.tracer("llm-infra-lab.traffic"))
             logger.info("sending %.2f requests/s to %s", config.rate, ", ".join(config.urls))
-            runner = asyncio.create_task(generator.run(stop))
+            runner = asyncio.create_task(run_until_done(generator, stop))
             reporter = asyncio.create_task(summarize(generator))
             yield
             stop.set()
@@ -257,7 +274,12 @@ def main() -> int:
         print(f"traffic: {exc}", file=sys.stderr)
         return 2
     log_level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    return serve(SERVICE_NAME, log_level, config.port, lambda telemetry: create_traffic_app(config, telemetry))
+    return serve(
+        SERVICE_NAME,
+        log_level,
+        config.port,
+        lambda telemetry, stop: create_traffic_app(config, telemetry, on_finished=stop),
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import time
 
 import httpx
 import pytest
@@ -149,4 +150,28 @@ def test_the_generator_serves_its_own_health_endpoint() -> None:
     assert body["status"] == "ok"
     assert body["urls"] == list(config.urls)
     assert {"sent", "ok", "failed", "skipped"} <= set(body)
+    telemetry.shutdown()
+
+
+def test_the_generator_stops_its_process_after_max_requests() -> None:
+    """python -m agent.traffic passes the server's stop as on_finished: called once, when done."""
+    telemetry = Telemetry(Resource.create({"service.name": "traffic-generator"}))
+    config = TrafficConfig(urls=(f"http://127.0.0.1:{closed_port()}",), rate=100, max_requests=3, timeout_s=2)
+    finished: list[float] = []
+    with TestClient(create_traffic_app(config, telemetry, on_finished=lambda: finished.append(1.0))) as client:
+        deadline = time.monotonic() + 5
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/healthz").json()["sent"] == 3
+    assert finished == [1.0]
+    telemetry.shutdown()
+
+
+def test_a_generator_stopped_early_does_not_call_on_finished() -> None:
+    telemetry = Telemetry(Resource.create({"service.name": "traffic-generator"}))
+    config = TrafficConfig(urls=(f"http://127.0.0.1:{closed_port()}",), rate=0.5, max_requests=100)
+    finished: list[float] = []
+    with TestClient(create_traffic_app(config, telemetry, on_finished=lambda: finished.append(1.0))):
+        pass
+    assert finished == []
     telemetry.shutdown()
