@@ -58,6 +58,9 @@ class Settings:
     qdrant_timeout_s: float = 2.0
     retrieval_top_k: int = 3
     llm_timeout_s: float = 30.0
+    """The whole LLM call, retries and the waits between them included."""
+    llm_attempt_timeout_s: float = 20.0
+    llm_max_retries: int = 2
     max_output_tokens: int = 1024
     max_text_chars: int = 8000
     simulated_latency_s: float = 0.15
@@ -135,6 +138,8 @@ class Settings:
             qdrant_timeout_s=number("QDRANT_TIMEOUT_SECONDS", 2.0, float, 0.1, 60.0),
             retrieval_top_k=number("RETRIEVAL_TOP_K", 3, int, 1, 20),
             llm_timeout_s=number("LLM_TIMEOUT_SECONDS", 30.0, float, 1.0, 600.0),
+            llm_attempt_timeout_s=number("LLM_ATTEMPT_TIMEOUT_SECONDS", 20.0, float, 1.0, 600.0),
+            llm_max_retries=number("LLM_MAX_RETRIES", 2, int, 0, 10),
             max_output_tokens=number("LLM_MAX_TOKENS", 1024, int, 16, 65536),
             max_text_chars=number("MAX_TEXT_CHARS", 8000, int, 100, 200_000),
             simulated_latency_s=number("SIMULATED_LATENCY_MS", 150, int, 0, 60_000) / 1000,

@@ -3,21 +3,31 @@
 The real providers speak plain HTTP through httpx (no SDKs): one request shape, usage read back
 from the response, failures turned into ProviderError with a low-cardinality `error_type` for the
 `error.type` attribute. Tests inject an httpx transport, so no test touches the network.
+
+Transient failures are retried (RetryPolicy): 408, 409, 429, 5xx (529 included), timeouts and
+connection errors, with exponential backoff and jitter or the server's `retry-after`, all within
+one deadline for the whole call (LLM_TIMEOUT_SECONDS), so a retry never makes a call slower than
+a caller was promised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import math
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry import trace
 
 from agent import __version__
+from agent import semconv as sc
 from agent.config import Secret, Settings
 from agent.roles import CODE_CRITIC
 
@@ -41,16 +51,80 @@ class ChatResult:
     output_tokens: int
     response_id: str | None = None
     finish_reason: str | None = None
+    retries: tuple[str, ...] = ()
+    """The error type of each failed attempt that was retried before this answer."""
 
 
 class ProviderError(Exception):
     """An LLM call failed; `error_type` is what dashboards group errors by."""
 
-    def __init__(self, message: str, *, error_type: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str,
+        status_code: int | None = None,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
         self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.retries: tuple[str, ...] = ()
+        """The error types of the earlier attempts, retried before this last failure."""
+
+
+# What the providers' own SDKs retry: request timeout, conflict (lock), rate limit and server errors
+# (529 is Anthropic's "overloaded").
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+# A retry-after longer than this is not a transient blip: fail now rather than hold the request.
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to `max_retries` more attempts; each waits the server's retry-after or a backoff.
+
+    The backoff doubles from `base_delay_s` up to `max_delay_s` and takes up to a quarter off at
+    random (jitter), so callers that failed together do not retry together. Each attempt gets at
+    most `attempt_timeout_s`, and never more than what is left of the call's deadline.
+    """
+
+    max_retries: int = 2
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    attempt_timeout_s: float = 20.0
+
+    def backoff(self, retry: int, rand: float) -> float:
+        """The wait before retry number `retry` (0 for the first), for `rand` in [0, 1)."""
+        return min(self.max_delay_s, self.base_delay_s * 2**retry) * (1 - 0.25 * rand)
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """`retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date; None if absent."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000
+            return value if math.isfinite(value) and value >= 0 else None
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class LLMProvider(Protocol):
@@ -184,7 +258,7 @@ def _redact(text: str, secret: Secret) -> str:
 
 
 class _HttpProvider:
-    """Shared HTTP plumbing: client, server address for telemetry, error mapping, redaction."""
+    """Shared HTTP plumbing: client, retries, server address for telemetry, error mapping, redaction."""
 
     system: str
 
@@ -194,9 +268,16 @@ class _HttpProvider:
         *,
         base_url: str,
         timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api_key = api_key
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self._sleep, self._rand, self._clock = sleep, rand, clock
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout_s,
@@ -213,11 +294,58 @@ class _HttpProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    async def _post(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The response's JSON and the error types of the attempts retried before it.
+
+        Every attempt, and every wait between two, fits in one deadline of `timeout_s`; a retry
+        that could not start before it is not made. Each retry is an event on the current span.
+        """
+        deadline = self._clock() + self.timeout_s
+        retried: list[str] = []
+        while True:
+            remaining = deadline - self._clock()
+            try:
+                async with asyncio.timeout(max(0.0, min(remaining, self.retry.attempt_timeout_s))):
+                    return await self._attempt(path, payload, headers), tuple(retried)
+            except TimeoutError:
+                error = ProviderError(f"{self.system} request timed out", error_type="timeout", retryable=True)
+            except ProviderError as exc:
+                error = exc
+            delay = (
+                error.retry_after_s
+                if error.retry_after_s is not None
+                else self.retry.backoff(len(retried), self._rand())
+            )
+            if (
+                not error.retryable
+                or len(retried) >= self.retry.max_retries
+                or delay > MAX_RETRY_AFTER_S
+                or self._clock() + delay >= deadline
+            ):
+                error.retries = tuple(retried)
+                raise error
+            retried.append(error.error_type)
+            trace.get_current_span().add_event(
+                sc.EVENT_LLM_RETRY,
+                {
+                    sc.AGENT_RETRY_ATTEMPT: len(retried),
+                    sc.ERROR_TYPE: error.error_type,
+                    sc.AGENT_RETRY_DELAY: round(delay, 3),
+                },
+            )
+            await self._sleep(delay)
+
+    async def _attempt(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         try:
             response = await self._client.post(path, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.system} request timed out", error_type="timeout") from exc
+            raise ProviderError(f"{self.system} request timed out", error_type="timeout", retryable=True) from exc
+        except httpx.TransportError as exc:  # connection refused or reset, protocol errors: transient
+            raise ProviderError(
+                f"{self.system} request failed: {type(exc).__name__}", error_type=type(exc).__name__, retryable=True
+            ) from exc
         except httpx.HTTPError as exc:
             raise ProviderError(
                 f"{self.system} request failed: {type(exc).__name__}", error_type=type(exc).__name__
@@ -243,10 +371,18 @@ class _HttpProvider:
             error_type = str(error.get("type") or error.get("code") or error_type)
             message = str(error.get("message") or "")
         message = _redact(message, self._api_key)[:300]
+        status = response.status_code
+        # Both providers may say outright whether a retry can help; otherwise the status decides.
+        should_retry = response.headers.get("x-should-retry", "").lower()
+        retryable = should_retry == "true" or (
+            should_retry != "false" and (status in RETRYABLE_STATUS or status >= 500)
+        )
         return ProviderError(
-            f"{self.system} returned HTTP {response.status_code}: {message}".rstrip(": "),
+            f"{self.system} returned HTTP {status}: {message}".rstrip(": "),
             error_type=error_type,
-            status_code=response.status_code,
+            status_code=status,
+            retryable=retryable,
+            retry_after_s=retry_after_seconds(response.headers) if retryable else None,
         )
 
 
@@ -263,7 +399,7 @@ class AnthropicProvider(_HttpProvider):
     system = "anthropic"
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        data = await self._post(
+        data, retries = await self._post(
             "/v1/messages",
             {
                 "model": request.model,
@@ -288,6 +424,7 @@ class AnthropicProvider(_HttpProvider):
             output_tokens=_usage(data, "output_tokens"),
             response_id=data.get("id"),
             finish_reason=data.get("stop_reason"),
+            retries=retries,
         )
 
 
@@ -297,7 +434,7 @@ class OpenAIProvider(_HttpProvider):
     system = "openai"
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        data = await self._post(
+        data, retries = await self._post(
             "/chat/completions",
             {
                 "model": request.model,
@@ -321,6 +458,7 @@ class OpenAIProvider(_HttpProvider):
             output_tokens=_usage(data, "completion_tokens"),
             response_id=data.get("id"),
             finish_reason=choice.get("finish_reason"),
+            retries=retries,
         )
 
 
@@ -333,4 +471,10 @@ def make_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None
     if settings.api_key is None or settings.base_url is None:
         raise ValueError(f"provider {settings.provider} needs an API key and a base URL")
     cls = AnthropicProvider if settings.provider == "anthropic" else OpenAIProvider
-    return cls(settings.api_key, base_url=settings.base_url, timeout_s=settings.llm_timeout_s, transport=transport)
+    return cls(
+        settings.api_key,
+        base_url=settings.base_url,
+        timeout_s=settings.llm_timeout_s,
+        retry=RetryPolicy(max_retries=settings.llm_max_retries, attempt_timeout_s=settings.llm_attempt_timeout_s),
+        transport=transport,
+    )

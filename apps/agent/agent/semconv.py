@@ -4,7 +4,7 @@ Names follow the OpenTelemetry GenAI semantic conventions (metrics `gen_ai.clien
 `chat {model}`, attributes `gen_ai.*`); names of our own are under `agent.`. Alloy converts
 metrics to Prometheus with otelcol.exporter.prometheus (add_metric_suffixes on, the default):
 dots become underscores, a unit in braces is dropped, `s` becomes `_seconds`, a monotonic sum
-gets `_total` and a histogram `_bucket`/`_sum`/`_count`. PROMETHEUS_NAMES spells the results out.
+gets `_total` and a histogram `_bucket`/`_sum`/`_count`. METRICS spells the results out.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ INSTRUMENTATION_SCOPE = "llm-infra-lab.agent"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 AGENT_LLM_COST = "agent.llm.cost"
+AGENT_LLM_RETRIES = "agent.llm.retries"
 AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
 
 UNIT_TOKEN = "{token}"
 UNIT_SECONDS = "s"
 UNIT_USD = "{USD}"
+UNIT_RETRY = "{retry}"
 
 # Bucket boundaries the GenAI conventions recommend for the two gen_ai.client histograms.
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -29,13 +31,19 @@ OPERATION_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.
 # A vector search on a small collection takes milliseconds; a dead Qdrant takes its timeout.
 RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-# Series names in Mimir after Alloy's OTLP -> Prometheus conversion.
-PROMETHEUS_NAMES = {
-    GEN_AI_CLIENT_TOKEN_USAGE: "gen_ai_client_token_usage",  # _bucket, _sum, _count
-    GEN_AI_CLIENT_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",  # _bucket, _sum, _count
-    AGENT_LLM_COST: "agent_llm_cost_total",
-    AGENT_RETRIEVAL_DURATION: "agent_retrieval_duration_seconds",  # _bucket, _sum, _count
+COUNTER = "counter"
+HISTOGRAM = "histogram"
+
+# Every instrument: (kind, unit, series name in Mimir after Alloy's OTLP -> Prometheus conversion;
+# a histogram's series are that name with _bucket, _sum and _count).
+METRICS: dict[str, tuple[str, str, str]] = {
+    GEN_AI_CLIENT_TOKEN_USAGE: (HISTOGRAM, UNIT_TOKEN, "gen_ai_client_token_usage"),
+    GEN_AI_CLIENT_OPERATION_DURATION: (HISTOGRAM, UNIT_SECONDS, "gen_ai_client_operation_duration_seconds"),
+    AGENT_LLM_COST: (COUNTER, UNIT_USD, "agent_llm_cost_total"),
+    AGENT_LLM_RETRIES: (COUNTER, UNIT_RETRY, "agent_llm_retries_total"),
+    AGENT_RETRIEVAL_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_retrieval_duration_seconds"),
 }
+PROMETHEUS_NAMES = {name: prometheus for name, (_, _, prometheus) in METRICS.items()}
 
 # --- attributes ---------------------------------------------------------------------------
 GEN_AI_SYSTEM = "gen_ai.system"
@@ -62,6 +70,13 @@ AGENT_NAME = "agent.name"
 AGENT_RETRIEVAL_OUTCOME = "agent.retrieval.outcome"
 AGENT_RETRIEVAL_TOP_K = "agent.retrieval.top_k"
 AGENT_RETRIEVAL_GUIDELINE_IDS = "agent.retrieval.guideline_ids"
+AGENT_RETRY_ATTEMPT = "agent.retry.attempt"
+AGENT_RETRY_DELAY = "agent.retry.delay"
+"""Seconds waited before the retry."""
+
+# --- span events --------------------------------------------------------------------------
+EVENT_LLM_RETRY = "agent.llm.retry"
+"""On the chat span, once per retry: agent.retry.attempt, error.type, agent.retry.delay."""
 
 # --- values -------------------------------------------------------------------------------
 OPERATION_CHAT = "chat"

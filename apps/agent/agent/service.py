@@ -151,6 +151,9 @@ class ReviewService:
                     request_model=request.model,
                     duration_s=duration,
                     error_type=error_type,
+                    server_address=provider.server_address,
+                    server_port=provider.server_port,
+                    retries=exc.retries if isinstance(exc, ProviderError) else (),
                 )
                 span.set_attribute(sc.ERROR_TYPE, error_type)
                 span.record_exception(exc)
@@ -177,6 +180,9 @@ class ReviewService:
                 input_tokens=result.input_tokens,
                 output_tokens=result.output_tokens,
                 cost_usd=cost,
+                server_address=provider.server_address,
+                server_port=provider.server_port,
+                retries=result.retries,
             )
             span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, result.model)
             span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens)

@@ -176,6 +176,11 @@ class AgentMetrics:
             unit=sc.UNIT_USD,
             description="Cost of LLM calls in US dollars, from token counts and the price table.",
         )
+        self.retries = meter.create_counter(
+            sc.AGENT_LLM_RETRIES,
+            unit=sc.UNIT_RETRY,
+            description="LLM call attempts that failed and were retried, by the error type of the failed attempt.",
+        )
         self.retrieval_duration = meter.create_histogram(
             sc.AGENT_RETRIEVAL_DURATION,
             unit=sc.UNIT_SECONDS,
@@ -184,14 +189,21 @@ class AgentMetrics:
         )
 
     @staticmethod
-    def _base(agent: str, system: str, request_model: str) -> dict[str, str]:
-        return {
+    def _base(
+        agent: str, system: str, request_model: str, server_address: str | None, server_port: int | None
+    ) -> dict[str, str | int]:
+        base: dict[str, str | int] = {
             sc.GEN_AI_SYSTEM: system,
             sc.GEN_AI_PROVIDER_NAME: system,
             sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
             sc.GEN_AI_REQUEST_MODEL: request_model,
             sc.AGENT_NAME: agent,
         }
+        if server_address:
+            base[sc.SERVER_ADDRESS] = server_address
+            if server_port:
+                base[sc.SERVER_PORT] = server_port
+        return base
 
     def record_chat(
         self,
@@ -205,15 +217,22 @@ class AgentMetrics:
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cost_usd: float | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        retries: tuple[str, ...] = (),
     ) -> None:
-        """One LLM call: always its duration; tokens and cost only when the call returned usage."""
-        base = self._base(agent, system, request_model)
-        self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else base)
-        tokens = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
+        """One LLM call: always its duration; tokens and cost only when the call returned usage.
+
+        gen_ai.response.model, server.address and server.port are on both gen_ai histograms when
+        known (the conventions recommend them); `retries` counts each retried attempt.
+        """
+        base = self._base(agent, system, request_model, server_address, server_port)
+        answered = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
+        self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else answered)
         if input_tokens is not None:
-            self.token_usage.record(input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            self.token_usage.record(input_tokens, {**answered, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
         if output_tokens is not None:
-            self.token_usage.record(output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+            self.token_usage.record(output_tokens, {**answered, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
         if cost_usd:
             self.cost.add(
                 cost_usd,
@@ -222,6 +241,17 @@ class AgentMetrics:
                     sc.GEN_AI_PROVIDER_NAME: system,
                     sc.GEN_AI_REQUEST_MODEL: request_model,
                     sc.AGENT_NAME: agent,
+                },
+            )
+        for retried in retries:
+            self.retries.add(
+                1,
+                {
+                    sc.GEN_AI_SYSTEM: system,
+                    sc.GEN_AI_PROVIDER_NAME: system,
+                    sc.GEN_AI_REQUEST_MODEL: request_model,
+                    sc.AGENT_NAME: agent,
+                    sc.ERROR_TYPE: retried,
                 },
             )
 

@@ -19,6 +19,7 @@ from agent.providers import (
     ChatRequest,
     OpenAIProvider,
     ProviderError,
+    RetryPolicy,
     SimulatedProvider,
     estimate_tokens,
     make_provider,
@@ -56,12 +57,16 @@ def recording(status: int, body: object, seen: list[httpx.Request]) -> httpx.Moc
     return httpx.MockTransport(handler)
 
 
+# These tests are about one attempt: what is sent and how answers map; retries have their own tests.
+NO_RETRY = RetryPolicy(max_retries=0)
+
+
 def anthropic(transport: httpx.MockTransport, base_url: str = "https://api.anthropic.com") -> AnthropicProvider:
-    return AnthropicProvider(Secret(KEY), base_url=base_url, transport=transport)
+    return AnthropicProvider(Secret(KEY), base_url=base_url, transport=transport, retry=NO_RETRY)
 
 
 def openai(transport: httpx.MockTransport) -> OpenAIProvider:
-    return OpenAIProvider(Secret(KEY), base_url="https://api.openai.com/v1", transport=transport)
+    return OpenAIProvider(Secret(KEY), base_url="https://api.openai.com/v1", transport=transport, retry=NO_RETRY)
 
 
 def test_anthropic_request_shape_and_usage() -> None:
