@@ -29,6 +29,7 @@ from opentelemetry import trace
 from agent import __version__
 from agent import semconv as sc
 from agent.config import Secret, Settings
+from agent.pricing import Usage
 from agent.roles import CODE_CRITIC
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -53,6 +54,22 @@ class ChatResult:
     finish_reason: str | None = None
     retries: tuple[str, ...] = ()
     """The error type of each failed attempt that was retried before this answer."""
+    cache_read_tokens: int = 0
+    """Of input_tokens, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of input_tokens, those written to the prompt cache (5-minute lifetime)."""
+    cache_write_1h_tokens: int = 0
+    """Of input_tokens, those written to the prompt cache with a 1-hour lifetime (Anthropic)."""
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            self.input_tokens,
+            self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+        )
 
 
 class ProviderError(Exception):
@@ -390,7 +407,22 @@ def _usage(data: dict[str, Any], *keys: str) -> int:
     usage = data.get("usage")
     if not isinstance(usage, dict):
         raise ProviderError("response has no usage", error_type="invalid_response")
-    return sum(int(usage.get(key) or 0) for key in keys)
+    return sum(_count(usage.get(key)) for key in keys)
+
+
+def _count(value: object) -> int:
+    """A token count from JSON: a non-negative int, anything else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _anthropic_cache_writes(usage: dict[str, Any]) -> tuple[int, int]:
+    """(5-minute, 1-hour) cache writes; without the `cache_creation` breakdown all are 5-minute."""
+    total = _count(usage.get("cache_creation_input_tokens"))
+    breakdown = usage.get("cache_creation")
+    if isinstance(breakdown, dict):
+        one_hour = min(total, _count(breakdown.get("ephemeral_1h_input_tokens")))
+        return total - one_hour, one_hour
+    return total, 0
 
 
 class AnthropicProvider(_HttpProvider):
@@ -412,6 +444,8 @@ class AnthropicProvider(_HttpProvider):
         content = data.get("content")
         if not isinstance(content, list):
             raise ProviderError("anthropic response has no content", error_type="invalid_response")
+        _usage(data)  # a usage block is required
+        writes_5m, writes_1h = _anthropic_cache_writes(data["usage"])
         return ChatResult(
             text="".join(
                 str(block.get("text", ""))
@@ -425,6 +459,9 @@ class AnthropicProvider(_HttpProvider):
             response_id=data.get("id"),
             finish_reason=data.get("stop_reason"),
             retries=retries,
+            cache_read_tokens=_count(data["usage"].get("cache_read_input_tokens")),
+            cache_write_tokens=writes_5m,
+            cache_write_1h_tokens=writes_1h,
         )
 
 
@@ -451,14 +488,19 @@ class OpenAIProvider(_HttpProvider):
         if not isinstance(choices, list) or not choices:
             raise ProviderError("openai response has no choices", error_type="invalid_response")
         choice = choices[0]
+        input_tokens = _usage(data, "prompt_tokens")
+        details = data["usage"].get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
         return ChatResult(
             text=str((choice.get("message") or {}).get("content") or ""),
             model=str(data.get("model") or request.model),
-            input_tokens=_usage(data, "prompt_tokens"),
+            input_tokens=input_tokens,
             output_tokens=_usage(data, "completion_tokens"),
             response_id=data.get("id"),
             finish_reason=choice.get("finish_reason"),
             retries=retries,
+            # prompt_tokens includes the cached ones, which are billed at the cached-input rate.
+            cache_read_tokens=min(input_tokens, _count(details.get("cached_tokens"))),
         )
 
 

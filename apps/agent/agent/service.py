@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agent import semconv as sc
 from agent.config import Settings
-from agent.pricing import cost_usd
+from agent.pricing import usage_cost_usd
 from agent.providers import ChatRequest, ChatResult, LLMProvider, ProviderError
 from agent.retrieval import GuidelineStore, RetrievalError
 from agent.roles import Guideline, system_prompt, user_message
@@ -167,7 +167,7 @@ class ReviewService:
                 )
                 raise
             duration = time.perf_counter() - start
-            cost = cost_usd(request.model, result.input_tokens, result.output_tokens)
+            cost = usage_cost_usd(request.model, result.usage)
             if cost is None and request.model not in self._unpriced:
                 self._unpriced.add(request.model)
                 logger.warning("no price for model %s: its cost is not counted", request.model)
@@ -187,6 +187,13 @@ class ReviewService:
             span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, result.model)
             span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens)
             span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens)
+            if result.cache_read_tokens:
+                span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, result.cache_read_tokens)
+            if result.cache_write_tokens or result.cache_write_1h_tokens:
+                span.set_attribute(
+                    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+                    result.cache_write_tokens + result.cache_write_1h_tokens,
+                )
             if result.response_id:
                 span.set_attribute(sc.GEN_AI_RESPONSE_ID, result.response_id)
             if result.finish_reason:
