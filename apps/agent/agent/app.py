@@ -45,6 +45,12 @@ class ReviewRequest(BaseModel):
         return value
 
 
+class Guardrails(BaseModel):
+    input_pii: list[str] = Field(description="PII types redacted from the text before it was reviewed.")
+    injection: list[str] = Field(description="Prompt-injection rules the text matched (flagged, not blocked).")
+    output_pii: list[str] = Field(description="PII types redacted from the review.")
+
+
 class ReviewResponse(BaseModel):
     agent: str
     review: str
@@ -55,6 +61,7 @@ class ReviewResponse(BaseModel):
     cost_usd: float | None = Field(description="From the price table; null for a model not in it.")
     guideline_ids: list[str]
     retrieval: str = Field(description="hit, empty, error (reviewed without guidelines) or disabled.")
+    guardrails: Guardrails
     trace_id: str
 
 
@@ -238,6 +245,9 @@ def create_app(
             cost_usd=result.cost_usd,
             guideline_ids=list(result.guideline_ids),
             retrieval=result.retrieval,
+            guardrails=Guardrails(
+                input_pii=list(result.input_pii), injection=list(result.injection), output_pii=list(result.output_pii)
+            ),
             trace_id=current_trace_id(),
         )
 

@@ -29,6 +29,7 @@ from opentelemetry import trace
 from agent import __version__
 from agent import semconv as sc
 from agent.config import Secret, Settings
+from agent.guardrails import redact
 from agent.pricing import Usage
 from agent.roles import CODE_CRITIC
 
@@ -387,7 +388,8 @@ class _HttpProvider:
         if isinstance(error, dict):
             error_type = str(error.get("type") or error.get("code") or error_type)
             message = str(error.get("message") or "")
-        message = _redact(message, self._api_key)[:300]
+        # An error message may quote the request: no key, no PII goes into logs and spans.
+        message = redact(_redact(message, self._api_key)).text[:300]
         status = response.status_code
         # Both providers may say outright whether a retry can help; otherwise the status decides.
         should_retry = response.headers.get("x-should-retry", "").lower()

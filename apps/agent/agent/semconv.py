@@ -19,11 +19,15 @@ GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 AGENT_LLM_COST = "agent.llm.cost"
 AGENT_LLM_RETRIES = "agent.llm.retries"
 AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
+AGENT_GUARDRAIL_CHECKS = "agent.guardrail.checks"
+AGENT_GUARDRAIL_REDACTIONS = "agent.guardrail.redactions"
 
 UNIT_TOKEN = "{token}"
 UNIT_SECONDS = "s"
 UNIT_USD = "{USD}"
 UNIT_RETRY = "{retry}"
+UNIT_CHECK = "{check}"
+UNIT_REDACTION = "{redaction}"
 
 # Bucket boundaries the GenAI conventions recommend for the two gen_ai.client histograms.
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -42,6 +46,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     AGENT_LLM_COST: (COUNTER, UNIT_USD, "agent_llm_cost_total"),
     AGENT_LLM_RETRIES: (COUNTER, UNIT_RETRY, "agent_llm_retries_total"),
     AGENT_RETRIEVAL_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_retrieval_duration_seconds"),
+    AGENT_GUARDRAIL_CHECKS: (COUNTER, UNIT_CHECK, "agent_guardrail_checks_total"),
+    AGENT_GUARDRAIL_REDACTIONS: (COUNTER, UNIT_REDACTION, "agent_guardrail_redactions_total"),
 }
 PROMETHEUS_NAMES = {name: prometheus for name, (_, _, prometheus) in METRICS.items()}
 
@@ -77,9 +83,25 @@ AGENT_RETRY_ATTEMPT = "agent.retry.attempt"
 AGENT_RETRY_DELAY = "agent.retry.delay"
 """Seconds waited before the retry."""
 
+AGENT_GUARDRAIL_STAGE = "agent.guardrail.stage"
+AGENT_GUARDRAIL_CHECK = "agent.guardrail.check"
+AGENT_GUARDRAIL_OUTCOME = "agent.guardrail.outcome"
+AGENT_GUARDRAIL_PII_TYPE = "agent.guardrail.pii_type"
+# On the server span and in the guardrail log events (lists of low-cardinality ids, never the text).
+AGENT_GUARDRAIL_PII_TYPES = "agent.guardrail.pii_types"
+AGENT_GUARDRAIL_REDACTED_COUNT = "agent.guardrail.redacted_count"
+AGENT_GUARDRAIL_RULES = "agent.guardrail.rules"
+
 # --- span events --------------------------------------------------------------------------
 EVENT_LLM_RETRY = "agent.llm.retry"
 """On the chat span, once per retry: agent.retry.attempt, error.type, agent.retry.delay."""
+
+# --- log events (the OpenTelemetry log record's event name, set through this `extra` key) ---
+OTEL_EVENT_NAME = "otel.event.name"
+EVENT_PII_REDACTED = "agent.guardrail.pii_redacted"
+"""INFO: agent.name, agent.guardrail.stage, agent.guardrail.pii_types, agent.guardrail.redacted_count."""
+EVENT_INJECTION_SUSPECTED = "agent.guardrail.injection_suspected"
+"""WARNING: agent.name, agent.guardrail.rules."""
 
 # --- values -------------------------------------------------------------------------------
 OPERATION_CHAT = "chat"
@@ -88,6 +110,13 @@ TOKEN_TYPE_OUTPUT = "output"
 RETRIEVAL_HIT = "hit"  # at least one guideline came back
 RETRIEVAL_EMPTY = "empty"  # Qdrant answered with nothing for this role
 RETRIEVAL_ERROR = "error"  # Qdrant unreachable or failing; the review goes on without context
+GUARDRAIL_STAGE_INPUT = "input"
+GUARDRAIL_STAGE_OUTPUT = "output"
+GUARDRAIL_CHECK_PII = "pii"
+GUARDRAIL_CHECK_INJECTION = "injection"
+GUARDRAIL_PASS = "pass"
+GUARDRAIL_REDACTED = "redacted"  # PII found and replaced
+GUARDRAIL_FLAGGED = "flagged"  # an injection rule matched
 DB_SYSTEM_QDRANT = "qdrant"
 DB_OPERATION_QUERY_POINTS = "query_points"
 

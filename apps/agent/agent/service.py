@@ -1,8 +1,11 @@
-"""One review: retrieve guidelines, build the prompt, call the LLM, account for tokens and cost.
+"""One review: guardrails, retrieve guidelines, build the prompt, call the LLM, account for it.
 
 Telemetry is recorded here, around the two calls that leave the process, so every provider gets
 the same spans and metrics. Retrieval failing is not a failed review: it is recorded (span status,
 metric outcome, ERROR log line) and the review goes on without guidelines.
+
+The input guardrails run first, so only the redacted text goes on (to Qdrant, the LLM, any log);
+the review passes the same redaction before it is answered.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agent import semconv as sc
 from agent.config import Settings
+from agent.guardrails import InputCheck, Redaction, check_input, redact
 from agent.pricing import usage_cost_usd
 from agent.providers import ChatRequest, ChatResult, LLMProvider, ProviderError
 from agent.retrieval import GuidelineStore, RetrievalError
@@ -35,6 +40,12 @@ class Review:
     guideline_ids: tuple[str, ...]
     retrieval: str
     """One of semconv's RETRIEVAL_* outcomes, or "disabled" without QDRANT_URL."""
+    input_pii: tuple[str, ...] = ()
+    """PII types redacted from the text before anything else saw it."""
+    injection: tuple[str, ...] = ()
+    """Injection rules the text matched."""
+    output_pii: tuple[str, ...] = ()
+    """PII types redacted from the review."""
 
 
 class ReviewService:
@@ -54,6 +65,8 @@ class ReviewService:
 
     async def review(self, text: str) -> Review:
         """Raises ProviderError when the LLM call fails; nothing else a caller should expect."""
+        checked = self._check_input(text)
+        text = checked.text
         guidelines, outcome = await self._retrieve(text)
         request = ChatRequest(
             model=self.settings.model,
@@ -62,6 +75,7 @@ class ReviewService:
             max_tokens=self.settings.max_output_tokens,
         )
         result, cost = await self._chat(request)
+        output = self._check_output(result.text)
         logger.info(
             "review done: %d input + %d output tokens, cost %s, guidelines %s",
             result.input_tokens,
@@ -71,13 +85,73 @@ class ReviewService:
             extra={sc.AGENT_NAME: self.settings.role, sc.GEN_AI_REQUEST_MODEL: request.model},
         )
         return Review(
-            text=result.text,
+            text=output.text,
             model=result.model,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
             cost_usd=cost,
             guideline_ids=tuple(g.id for g in guidelines),
             retrieval=outcome,
+            input_pii=tuple(checked.pii.types),
+            injection=tuple(checked.injection),
+            output_pii=tuple(output.types),
+        )
+
+    def _check_input(self, text: str) -> InputCheck:
+        """Redact PII and look for injection; count, log (ids and counts only) and tag the server span."""
+        role = self.settings.role
+        checked = check_input(text)
+        self._record_redaction(sc.GUARDRAIL_STAGE_INPUT, checked.pii)
+        span = trace.get_current_span()
+        if checked.pii.counts:
+            span.set_attribute(sc.AGENT_GUARDRAIL_PII_TYPES, checked.pii.types)
+        self.metrics.record_guardrail(
+            agent=role,
+            stage=sc.GUARDRAIL_STAGE_INPUT,
+            check=sc.GUARDRAIL_CHECK_INJECTION,
+            outcome=sc.GUARDRAIL_FLAGGED if checked.injection else sc.GUARDRAIL_PASS,
+        )
+        if checked.injection:
+            span.set_attribute(sc.AGENT_GUARDRAIL_RULES, checked.injection)
+            logger.warning(
+                "guardrail: likely prompt injection (%s)",
+                ", ".join(checked.injection),
+                extra={
+                    sc.OTEL_EVENT_NAME: sc.EVENT_INJECTION_SUSPECTED,
+                    sc.AGENT_NAME: role,
+                    sc.AGENT_GUARDRAIL_RULES: checked.injection,
+                },
+            )
+        return checked
+
+    def _check_output(self, review: str) -> Redaction:
+        redaction = redact(review)
+        self._record_redaction(sc.GUARDRAIL_STAGE_OUTPUT, redaction)
+        return redaction
+
+    def _record_redaction(self, stage: str, redaction: Redaction) -> None:
+        role = self.settings.role
+        self.metrics.record_guardrail(
+            agent=role,
+            stage=stage,
+            check=sc.GUARDRAIL_CHECK_PII,
+            outcome=sc.GUARDRAIL_REDACTED if redaction.counts else sc.GUARDRAIL_PASS,
+        )
+        if not redaction.counts:
+            return
+        self.metrics.record_redactions(agent=role, stage=stage, counts=redaction.counts)
+        logger.info(
+            "guardrail: redacted %d PII item(s) (%s) from the %s",
+            redaction.total,
+            ", ".join(redaction.types),
+            "text under review" if stage == sc.GUARDRAIL_STAGE_INPUT else "review",
+            extra={
+                sc.OTEL_EVENT_NAME: sc.EVENT_PII_REDACTED,
+                sc.AGENT_NAME: role,
+                sc.AGENT_GUARDRAIL_STAGE: stage,
+                sc.AGENT_GUARDRAIL_PII_TYPES: redaction.types,
+                sc.AGENT_GUARDRAIL_REDACTED_COUNT: redaction.total,
+            },
         )
 
     async def _retrieve(self, text: str) -> tuple[list[Guideline], str]:

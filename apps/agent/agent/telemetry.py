@@ -181,6 +181,16 @@ class AgentMetrics:
             unit=sc.UNIT_RETRY,
             description="LLM call attempts that failed and were retried, by the error type of the failed attempt.",
         )
+        self.guardrail_checks = meter.create_counter(
+            sc.AGENT_GUARDRAIL_CHECKS,
+            unit=sc.UNIT_CHECK,
+            description="Guardrail checks by stage (input, output), check (pii, injection) and outcome.",
+        )
+        self.guardrail_redactions = meter.create_counter(
+            sc.AGENT_GUARDRAIL_REDACTIONS,
+            unit=sc.UNIT_REDACTION,
+            description="PII items redacted, by stage and PII type.",
+        )
         self.retrieval_duration = meter.create_histogram(
             sc.AGENT_RETRIEVAL_DURATION,
             unit=sc.UNIT_SECONDS,
@@ -253,6 +263,23 @@ class AgentMetrics:
                     sc.AGENT_NAME: agent,
                     sc.ERROR_TYPE: retried,
                 },
+            )
+
+    def record_guardrail(self, *, agent: str, stage: str, check: str, outcome: str) -> None:
+        self.guardrail_checks.add(
+            1,
+            {
+                sc.AGENT_NAME: agent,
+                sc.AGENT_GUARDRAIL_STAGE: stage,
+                sc.AGENT_GUARDRAIL_CHECK: check,
+                sc.AGENT_GUARDRAIL_OUTCOME: outcome,
+            },
+        )
+
+    def record_redactions(self, *, agent: str, stage: str, counts: Mapping[str, int]) -> None:
+        for pii_type, count in counts.items():
+            self.guardrail_redactions.add(
+                count, {sc.AGENT_NAME: agent, sc.AGENT_GUARDRAIL_STAGE: stage, sc.AGENT_GUARDRAIL_PII_TYPE: pii_type}
             )
 
     def record_retrieval(self, *, agent: str, duration_s: float, outcome: str) -> None:
