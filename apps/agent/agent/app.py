@@ -24,9 +24,9 @@ from starlette.requests import ClientDisconnect
 from agent import __version__
 from agent import semconv as sc
 from agent.config import Settings
-from agent.providers import LLMProvider, ProviderError, make_provider
+from agent.providers import LLMProvider, ProviderError, make_local_provider, make_provider
 from agent.retrieval import GuidelineStore, RetrievalError
-from agent.service import ReviewService
+from agent.service import Review, ReviewService
 from agent.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ class ReviewResponse(BaseModel):
     review: str
     provider: str
     model: str = Field(description="The model that answered (gen_ai.response.model).")
+    route: str = Field(description="cheap or strong: the model route the router chose.")
+    route_reason: str = Field(description="Why: simple, length, code_in_prompt, complexity, injection, routing_off.")
     input_tokens: int
     output_tokens: int
     cost_usd: float | None = Field(description="From the price table; null for a model not in it.")
@@ -64,12 +66,34 @@ class ReviewResponse(BaseModel):
     guardrails: Guardrails
     trace_id: str
 
+    @classmethod
+    def of(cls, agent: str, result: Review, trace_id: str) -> ReviewResponse:
+        return cls(
+            agent=agent,
+            review=result.text,
+            provider=result.provider,
+            model=result.model,
+            route=result.route,
+            route_reason=result.route_reason,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+            guideline_ids=list(result.guideline_ids),
+            retrieval=result.retrieval,
+            guardrails=Guardrails(
+                input_pii=list(result.input_pii), injection=list(result.injection), output_pii=list(result.output_pii)
+            ),
+            trace_id=trace_id,
+        )
+
 
 class Health(BaseModel):
     status: str
     agent: str
     provider: str
-    model: str
+    model: str = Field(description="The strong model (LLM_MODEL).")
+    cheap_model: str = Field(description="The cheap route's model (LLM_CHEAP_MODEL or LLM_LOCAL_MODEL).")
+    routing: str = Field(description="on or off.")
     retrieval: str
     version: str
 
@@ -127,33 +151,65 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def read_review_text(request: Request, settings: Settings) -> str:
+    """The `text` of a /review body: 415, 413 or 422 (RequestValidationError) unless it is usable."""
+    if not is_json(request.headers.get("content-type")):
+        raise HTTPException(415, "the body must be JSON (content-type: application/json)")
+    body = await read_body(request, settings.max_body_bytes)
+    try:
+        payload = ReviewRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(validation_errors(exc)) from None
+    if len(payload.text) > settings.max_text_chars:
+        raise HTTPException(413, f"text has {len(payload.text)} characters; the limit is {settings.max_text_chars}")
+    return payload.text
+
+
+def add_error_handlers(app: FastAPI, role: str) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc)})
+
+    @app.exception_handler(ClientGoneError)
+    async def client_gone(_: Request, __: ClientGoneError) -> Response:
+        # Not an error of this service: the caller gave up (a timeout, a closed tab).
+        logger.info("client disconnected before sending its whole request", extra={sc.AGENT_NAME: role})
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 def create_app(
     settings: Settings,
     *,
     telemetry: Telemetry | None = None,
     provider: LLMProvider | None = None,
     qdrant: QdrantClient | None = None,
+    local_provider: LLMProvider | None = None,
 ) -> FastAPI:
     """The agent app; what it is not given, it builds from `settings` and owns (and closes)."""
     owns_telemetry = telemetry is None
     telemetry = telemetry or Telemetry.from_env(settings.role)
     owns_provider = provider is None
     provider = provider or make_provider(settings)
+    owns_local = local_provider is None
+    local_provider = local_provider or make_local_provider(settings)
     owns_qdrant = qdrant is None
     if qdrant is None and settings.qdrant_url:
         qdrant = QdrantClient(
             url=settings.qdrant_url, timeout=max(1, round(settings.qdrant_timeout_s)), check_compatibility=False
         )
     store = GuidelineStore(qdrant, settings.qdrant_collection, settings.role) if qdrant is not None else None
-    service = ReviewService(settings, provider, telemetry, store)
+    service = ReviewService(settings, provider, telemetry, store, cheap_provider=local_provider)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
-            "agent %s starting: provider %s, model %s, retrieval %s",
+            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s",
             settings.role,
             provider.system,
             settings.model,
+            service.router.cheap_model,
+            f" on {local_provider.system}" if local_provider is not None else "",
+            "on" if settings.routing else "off",
             settings.qdrant_url or ("in-process" if store else "disabled"),
         )
         if store is not None:
@@ -165,22 +221,15 @@ def create_app(
         yield
         if owns_provider:
             await provider.aclose()
+        if owns_local and local_provider is not None:
+            await local_provider.aclose()
         if owns_qdrant and qdrant is not None:
             qdrant.close()
         if owns_telemetry:
             telemetry.shutdown()
 
     app = FastAPI(title=f"LLM agent {settings.role}", version=__version__, lifespan=lifespan)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": validation_errors(exc)})
-
-    @app.exception_handler(ClientGoneError)
-    async def client_gone(_: Request, __: ClientGoneError) -> Response:
-        # Not an error of this service: the caller gave up (a timeout, a closed tab).
-        logger.info("client disconnected before sending its whole request", extra={sc.AGENT_NAME: settings.role})
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    add_error_handlers(app, settings.role)
 
     # HEAD too: load balancers and uptime checkers probe with it.
     @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health)
@@ -192,6 +241,8 @@ def create_app(
             agent=settings.role,
             provider=provider.system,
             model=settings.model,
+            cheap_model=service.router.cheap_model,
+            routing="on" if settings.routing else "off",
             retrieval=retrieval,
             version=__version__,
         )
@@ -215,41 +266,19 @@ def create_app(
     async def review(request: Request) -> Any:
         """Review `text` as this agent's role; the body is read by hand to cap its size first."""
         trace.get_current_span().set_attribute(sc.AGENT_NAME, settings.role)
-        if not is_json(request.headers.get("content-type")):
-            raise HTTPException(415, "the body must be JSON (content-type: application/json)")
-        body = await read_body(request, settings.max_body_bytes)
+        text = await read_review_text(request, settings)
         try:
-            payload = ReviewRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise RequestValidationError(validation_errors(exc)) from None
-        if len(payload.text) > settings.max_text_chars:
-            raise HTTPException(413, f"text has {len(payload.text)} characters; the limit is {settings.max_text_chars}")
-        try:
-            result = await service.review(payload.text)
+            result = await service.review(text)
         except ProviderError as exc:
             return JSONResponse(
                 status_code=502,
                 content={
-                    "detail": f"LLM provider {provider.system} failed",
+                    "detail": f"LLM provider {exc.system or provider.system} failed",
                     "error_type": exc.error_type,
                     "trace_id": current_trace_id(),
                 },
             )
-        return ReviewResponse(
-            agent=settings.role,
-            review=result.text,
-            provider=provider.system,
-            model=result.model,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
-            guideline_ids=list(result.guideline_ids),
-            retrieval=result.retrieval,
-            guardrails=Guardrails(
-                input_pii=list(result.input_pii), injection=list(result.injection), output_pii=list(result.output_pii)
-            ),
-            trace_id=current_trace_id(),
-        )
+        return ReviewResponse.of(settings.role, result, current_trace_id())
 
     FastAPIInstrumentor.instrument_app(
         app,

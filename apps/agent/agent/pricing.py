@@ -83,8 +83,8 @@ def openai_price(input_per_mtok: float, output_per_mtok: float) -> ModelPrice:
 
 
 PRICES: dict[str, ModelPrice] = {
-    # Simulated models cost nothing to run; the nominal prices make the cost panels show data,
-    # and keep the lab's default traffic (1 request/s, ~$12 a month) under its default $20 budget.
+    # Simulated models cost nothing to run; the nominal prices make the cost panels show data.
+    # simulated-small is the cheap route, simulated-large the strong one (LLM_MODEL).
     "simulated-small": ModelPrice(0.01, 0.03),
     "simulated-large": ModelPrice(0.06, 0.30),
     # Anthropic (Messages API)
@@ -99,9 +99,17 @@ PRICES: dict[str, ModelPrice] = {
     "gpt-6-astra": openai_price(10.00, 50.00),
 }
 
-# The cheapest current model of each provider: the lab sends steady traffic, so cost matters more
-# than capability for a review agent.
+# The model of each provider that gets the hard reviews (all of them with ROUTING=off): LLM_MODEL.
+# The simulated provider routes between its two models. For a real provider both defaults are its
+# cheapest current model, since a real provider bills every request: the lab sends steady traffic,
+# so cost matters more than capability; set LLM_MODEL to a stronger model to route hard reviews there.
 DEFAULT_MODELS = {
+    "simulated": "simulated-large",
+    "anthropic": "claude-haiku-5-5",
+    "openai": "gpt-5.6-luna",
+}
+# The model the router sends easy reviews to: LLM_CHEAP_MODEL.
+CHEAP_MODELS = {
     "simulated": "simulated-small",
     "anthropic": "claude-haiku-5-5",
     "openai": "gpt-5.6-luna",

@@ -93,6 +93,8 @@ class ProviderError(Exception):
         self.retry_after_s = retry_after_s
         self.retries: tuple[str, ...] = ()
         """The error types of the earlier attempts, retried before this last failure."""
+        self.system: str | None = None
+        """The gen_ai.system of the provider that failed, once known."""
 
 
 # What the providers' own SDKs retry: request timeout, conflict (lock), rate limit and server errors
@@ -150,6 +152,7 @@ class LLMProvider(Protocol):
     """The `gen_ai.system` / `gen_ai.provider.name` value."""
     server_address: str | None
     server_port: int | None
+    # A provider may also set `free = True` (a local model): its calls cost nothing per token.
 
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
@@ -173,6 +176,11 @@ class SimulatedProvider:
     server_address: str | None = None
     server_port: int | None = None
 
+    # Two models, so routing shows offline: the large one is slower and (pricing.py) dearer, and
+    # its reviews list every finding where the small one's stop at three.
+    LATENCY_FACTOR = {"simulated-large": 3.0}
+    FINDINGS = {"simulated-large": 5}
+
     def __init__(
         self,
         role: str,
@@ -190,10 +198,14 @@ class SimulatedProvider:
         """Whether this request is one of the deterministic failures."""
         return (self._digest(model, user) >> 8) % 10_000 < self.error_rate * 10_000
 
+    def latency(self, model: str, user: str) -> float:
+        """Between 1x and 2x the base (3x that for simulated-large), fixed per request."""
+        factor = self.LATENCY_FACTOR.get(model, 1.0)
+        return self.latency_s * factor * (1 + (self._digest(model, user) % 1000) / 1000)
+
     async def chat(self, request: ChatRequest) -> ChatResult:
         digest = self._digest(request.model, request.user)
-        # Latency between 1x and 2x the base, fixed per request.
-        await self._sleep(self.latency_s * (1 + (digest % 1000) / 1000))
+        await self._sleep(self.latency(request.model, request.user))
         if self.fails(request.model, request.user):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
         text = self._review(request)
@@ -219,7 +231,7 @@ class SimulatedProvider:
         count = len(findings)
         verdict = "looks good" if not count else f"needs work ({count} finding{'' if count == 1 else 's'})"
         lines = [f"Verdict: {verdict}."]
-        lines += [f"{n}. {finding}" for n, finding in enumerate(findings[:5], start=1)]
+        lines += [f"{n}. {finding}" for n, finding in enumerate(findings[: self.FINDINGS.get(request.model, 3)], 1)]
         if cited:
             lines.append(f"Guidelines considered: {', '.join(cited)}.")
         lines.append(f"(simulated review by {self.role}, model {request.model})")
@@ -504,6 +516,26 @@ class OpenAIProvider(_HttpProvider):
             # prompt_tokens includes the cached ones, which are billed at the cached-input rate.
             cache_read_tokens=min(input_tokens, _count(details.get("cached_tokens"))),
         )
+
+
+class LocalProvider(OpenAIProvider):
+    """A local model behind an OpenAI-compatible endpoint (Ollama, vLLM): no per-token cost."""
+
+    system = "local"
+    free = True
+
+
+def make_local_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> LLMProvider | None:
+    """The cheap route's local model when LLM_LOCAL_BASE_URL is set, else None."""
+    if not settings.local_base_url:
+        return None
+    return LocalProvider(
+        settings.local_api_key or Secret("local"),
+        base_url=settings.local_base_url,
+        timeout_s=settings.llm_timeout_s,
+        retry=RetryPolicy(max_retries=settings.llm_max_retries, attempt_timeout_s=settings.llm_attempt_timeout_s),
+        transport=transport,
+    )
 
 
 def make_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> LLMProvider:

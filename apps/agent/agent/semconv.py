@@ -18,6 +18,8 @@ GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 AGENT_LLM_COST = "agent.llm.cost"
 AGENT_LLM_RETRIES = "agent.llm.retries"
+AGENT_LLM_COST_BASELINE = "agent.llm.cost.baseline"
+AGENT_ROUTE_REQUESTS = "agent.route.requests"
 AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
 AGENT_GUARDRAIL_CHECKS = "agent.guardrail.checks"
 AGENT_GUARDRAIL_REDACTIONS = "agent.guardrail.redactions"
@@ -26,6 +28,7 @@ UNIT_TOKEN = "{token}"
 UNIT_SECONDS = "s"
 UNIT_USD = "{USD}"
 UNIT_RETRY = "{retry}"
+UNIT_REQUEST = "{request}"
 UNIT_CHECK = "{check}"
 UNIT_REDACTION = "{redaction}"
 
@@ -45,6 +48,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     GEN_AI_CLIENT_OPERATION_DURATION: (HISTOGRAM, UNIT_SECONDS, "gen_ai_client_operation_duration_seconds"),
     AGENT_LLM_COST: (COUNTER, UNIT_USD, "agent_llm_cost_total"),
     AGENT_LLM_RETRIES: (COUNTER, UNIT_RETRY, "agent_llm_retries_total"),
+    AGENT_LLM_COST_BASELINE: (COUNTER, UNIT_USD, "agent_llm_cost_baseline_total"),
+    AGENT_ROUTE_REQUESTS: (COUNTER, UNIT_REQUEST, "agent_route_requests_total"),
     AGENT_RETRIEVAL_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_retrieval_duration_seconds"),
     AGENT_GUARDRAIL_CHECKS: (COUNTER, UNIT_CHECK, "agent_guardrail_checks_total"),
     AGENT_GUARDRAIL_REDACTIONS: (COUNTER, UNIT_REDACTION, "agent_guardrail_redactions_total"),
@@ -76,6 +81,8 @@ DB_COLLECTION_NAME = "db.collection.name"
 DB_OPERATION_NAME = "db.operation.name"
 
 AGENT_NAME = "agent.name"
+AGENT_ROUTE = "agent.route"
+AGENT_ROUTE_REASON = "agent.route.reason"
 AGENT_RETRIEVAL_OUTCOME = "agent.retrieval.outcome"
 AGENT_RETRIEVAL_TOP_K = "agent.retrieval.top_k"
 AGENT_RETRIEVAL_GUIDELINE_IDS = "agent.retrieval.guideline_ids"

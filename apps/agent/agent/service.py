@@ -21,10 +21,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from agent import semconv as sc
 from agent.config import Settings
 from agent.guardrails import InputCheck, Redaction, check_input, redact
-from agent.pricing import usage_cost_usd
+from agent.pricing import Usage, usage_cost_usd
 from agent.providers import ChatRequest, ChatResult, LLMProvider, ProviderError
 from agent.retrieval import GuidelineStore, RetrievalError
 from agent.roles import Guideline, system_prompt, user_message
+from agent.routing import ROUTE_STRONG, Route, Router
 from agent.telemetry import AgentMetrics, Telemetry
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Review:
     text: str
+    route: str
+    """ROUTE_CHEAP or ROUTE_STRONG."""
+    route_reason: str
+    provider: str
+    """The gen_ai.system that answered."""
     model: str
     input_tokens: int
     output_tokens: int
@@ -55,9 +61,12 @@ class ReviewService:
         provider: LLMProvider,
         telemetry: Telemetry,
         store: GuidelineStore | None = None,
+        cheap_provider: LLMProvider | None = None,
     ) -> None:
+        """`provider` serves the strong route, and the cheap one unless `cheap_provider` (a local model) does."""
         self.settings = settings
         self.provider = provider
+        self.router = Router(settings, provider, cheap_provider)
         self.store = store
         self.tracer = telemetry.tracer()
         self.metrics = AgentMetrics(telemetry.meter())
@@ -65,27 +74,34 @@ class ReviewService:
 
     async def review(self, text: str) -> Review:
         """Raises ProviderError when the LLM call fails; nothing else a caller should expect."""
+        role = self.settings.role
         checked = self._check_input(text)
         text = checked.text
+        route = self._route(text, checked)
         guidelines, outcome = await self._retrieve(text)
         request = ChatRequest(
-            model=self.settings.model,
-            system=system_prompt(self.settings.role, guidelines),
-            user=user_message(self.settings.role, text),
+            model=route.model,
+            system=system_prompt(role, guidelines),
+            user=user_message(role, text),
             max_tokens=self.settings.max_output_tokens,
         )
-        result, cost = await self._chat(request)
+        result, cost = await self._chat(request, route)
         output = self._check_output(result.text)
         logger.info(
-            "review done: %d input + %d output tokens, cost %s, guidelines %s",
+            "review done: %s route (%s), %d input + %d output tokens, cost %s, guidelines %s",
+            route.name,
+            route.reason,
             result.input_tokens,
             result.output_tokens,
             "unknown" if cost is None else f"${cost:.6f}",
             ",".join(g.id for g in guidelines) or "none",
-            extra={sc.AGENT_NAME: self.settings.role, sc.GEN_AI_REQUEST_MODEL: request.model},
+            extra={sc.AGENT_NAME: role, sc.GEN_AI_REQUEST_MODEL: request.model, sc.AGENT_ROUTE: route.name},
         )
         return Review(
             text=output.text,
+            route=route.name,
+            route_reason=route.reason,
+            provider=route.provider.system,
             model=result.model,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
@@ -96,6 +112,24 @@ class ReviewService:
             injection=tuple(checked.injection),
             output_pii=tuple(output.types),
         )
+
+    def _route(self, text: str, checked: InputCheck) -> Route:
+        route = self.router.route(text, injection=bool(checked.injection))
+        self.metrics.record_route(agent=self.settings.role, route=route.name, reason=route.reason, model=route.model)
+        span = trace.get_current_span()
+        span.set_attribute(sc.AGENT_ROUTE, route.name)
+        span.set_attribute(sc.AGENT_ROUTE_REASON, route.reason)
+        return route
+
+    def _cost(self, model: str, provider: LLMProvider, usage: Usage) -> float | None:
+        """Dollars for a call: 0 on a free (local) provider; None, with a warning once, if unpriced."""
+        if getattr(provider, "free", False):
+            return 0.0
+        cost = usage_cost_usd(model, usage)
+        if cost is None and model not in self._unpriced:
+            self._unpriced.add(model)
+            logger.warning("no price for model %s: its cost is not counted", model)
+        return cost
 
     def _check_input(self, text: str) -> InputCheck:
         """Redact PII and look for injection; count, log (ids and counts only) and tag the server span."""
@@ -192,8 +226,8 @@ class ReviewService:
             span.set_attribute(sc.AGENT_RETRIEVAL_GUIDELINE_IDS, [g.id for g in guidelines])
             return guidelines, outcome
 
-    async def _chat(self, request: ChatRequest) -> tuple[ChatResult, float | None]:
-        provider, role = self.provider, self.settings.role
+    async def _chat(self, request: ChatRequest, route: Route) -> tuple[ChatResult, float | None]:
+        provider, role = route.provider, self.settings.role
         attributes: dict[str, str | int] = {
             sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
             sc.GEN_AI_SYSTEM: provider.system,
@@ -201,6 +235,7 @@ class ReviewService:
             sc.GEN_AI_REQUEST_MODEL: request.model,
             sc.GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
             sc.AGENT_NAME: role,
+            sc.AGENT_ROUTE: route.name,
         }
         if provider.server_address:
             attributes[sc.SERVER_ADDRESS] = provider.server_address
@@ -219,10 +254,13 @@ class ReviewService:
             except Exception as exc:
                 duration = time.perf_counter() - start
                 error_type = exc.error_type if isinstance(exc, ProviderError) else type(exc).__qualname__
+                if isinstance(exc, ProviderError):
+                    exc.system = provider.system
                 self.metrics.record_chat(
                     agent=role,
                     system=provider.system,
                     request_model=request.model,
+                    route=route.name,
                     duration_s=duration,
                     error_type=error_type,
                     server_address=provider.server_address,
@@ -241,14 +279,18 @@ class ReviewService:
                 )
                 raise
             duration = time.perf_counter() - start
-            cost = usage_cost_usd(request.model, result.usage)
-            if cost is None and request.model not in self._unpriced:
-                self._unpriced.add(request.model)
-                logger.warning("no price for model %s: its cost is not counted", request.model)
+            cost = self._cost(request.model, provider, result.usage)
+            # What the same call would have cost on the strong model (the saving of routing is the
+            # difference): the same prompt, and as many output tokens as this answer had.
+            strong = self.router.strong_model
+            baseline = (
+                cost if route.name == ROUTE_STRONG else self._cost(strong, self.router.strong_provider, result.usage)
+            )
             self.metrics.record_chat(
                 agent=role,
                 system=provider.system,
                 request_model=request.model,
+                route=route.name,
                 duration_s=duration,
                 response_model=result.model,
                 input_tokens=result.input_tokens,
@@ -258,6 +300,10 @@ class ReviewService:
                 server_port=provider.server_port,
                 retries=result.retries,
             )
+            if baseline is not None:
+                self.metrics.record_baseline_cost(
+                    agent=role, system=self.router.strong_provider.system, model=strong, route=route.name, cost=baseline
+                )
             span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, result.model)
             span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens)
             span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens)

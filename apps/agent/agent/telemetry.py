@@ -176,6 +176,16 @@ class AgentMetrics:
             unit=sc.UNIT_USD,
             description="Cost of LLM calls in US dollars, from token counts and the price table.",
         )
+        self.baseline_cost = meter.create_counter(
+            sc.AGENT_LLM_COST_BASELINE,
+            unit=sc.UNIT_USD,
+            description="What the same reviews would have cost on the strong model with no semantic cache.",
+        )
+        self.route_requests = meter.create_counter(
+            sc.AGENT_ROUTE_REQUESTS,
+            unit=sc.UNIT_REQUEST,
+            description="Reviews by the route the router chose (cheap, strong) and why.",
+        )
         self.retries = meter.create_counter(
             sc.AGENT_LLM_RETRIES,
             unit=sc.UNIT_RETRY,
@@ -222,6 +232,7 @@ class AgentMetrics:
         system: str,
         request_model: str,
         duration_s: float,
+        route: str | None = None,
         error_type: str | None = None,
         response_model: str | None = None,
         input_tokens: int | None = None,
@@ -237,6 +248,8 @@ class AgentMetrics:
         known (the conventions recommend them); `retries` counts each retried attempt.
         """
         base = self._base(agent, system, request_model, server_address, server_port)
+        if route:
+            base[sc.AGENT_ROUTE] = route
         answered = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
         self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else answered)
         if input_tokens is not None:
@@ -244,15 +257,7 @@ class AgentMetrics:
         if output_tokens is not None:
             self.token_usage.record(output_tokens, {**answered, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
         if cost_usd:
-            self.cost.add(
-                cost_usd,
-                {
-                    sc.GEN_AI_SYSTEM: system,
-                    sc.GEN_AI_PROVIDER_NAME: system,
-                    sc.GEN_AI_REQUEST_MODEL: request_model,
-                    sc.AGENT_NAME: agent,
-                },
-            )
+            self.cost.add(cost_usd, self._cost_attributes(agent, system, request_model, route))
         for retried in retries:
             self.retries.add(
                 1,
@@ -264,6 +269,34 @@ class AgentMetrics:
                     sc.ERROR_TYPE: retried,
                 },
             )
+
+    @staticmethod
+    def _cost_attributes(agent: str, system: str, model: str, route: str | None) -> dict[str, str]:
+        attributes = {
+            sc.GEN_AI_SYSTEM: system,
+            sc.GEN_AI_PROVIDER_NAME: system,
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.AGENT_NAME: agent,
+        }
+        if route:
+            attributes[sc.AGENT_ROUTE] = route
+        return attributes
+
+    def record_baseline_cost(self, *, agent: str, system: str, model: str, route: str, cost: float) -> None:
+        """`cost`: the strong model's (`model`) price for a review that took `route`."""
+        if cost:
+            self.baseline_cost.add(cost, self._cost_attributes(agent, system, model, route))
+
+    def record_route(self, *, agent: str, route: str, reason: str, model: str) -> None:
+        self.route_requests.add(
+            1,
+            {
+                sc.AGENT_NAME: agent,
+                sc.AGENT_ROUTE: route,
+                sc.AGENT_ROUTE_REASON: reason,
+                sc.GEN_AI_REQUEST_MODEL: model,
+            },
+        )
 
     def record_guardrail(self, *, agent: str, stage: str, check: str, outcome: str) -> None:
         self.guardrail_checks.add(

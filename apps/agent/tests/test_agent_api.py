@@ -47,7 +47,9 @@ def test_healthz_is_cheap_and_describes_the_agent(captured: Captured, memory_qdr
         "status": "ok",
         "agent": "code-critic",
         "provider": "exploding",
-        "model": "simulated-small",
+        "model": "simulated-large",
+        "cheap_model": "simulated-small",
+        "routing": "on",
         "retrieval": "ready",
         "version": "0.1.0",
     }

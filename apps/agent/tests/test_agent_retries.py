@@ -232,6 +232,7 @@ def test_retries_are_counted_and_recorded_on_the_chat_span(captured: Captured) -
         "gen_ai.request.model": "claude-haiku-5-5",
         "gen_ai.response.model": "claude-haiku-5-5",
         "agent.name": "prompt-reviewer",
+        "agent.route": "cheap",
         "server.address": "api.anthropic.com",
         "server.port": 443,
     }

@@ -44,6 +44,7 @@ def chat_attributes(role: str, **extra: str) -> dict[str, str]:
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "simulated-small",
         "agent.name": role,
+        "agent.route": "cheap",
         **extra,
     }
 
@@ -93,6 +94,7 @@ def test_cost_counter_is_tokens_times_the_price_table(captured: Captured, review
         "gen_ai.provider.name": "simulated",
         "gen_ai.request.model": "simulated-small",
         "agent.name": "code-critic",
+        "agent.route": "cheap",
     }
     price = PRICES["simulated-small"]
     expected = (
@@ -135,6 +137,7 @@ def test_spans_of_one_review(captured: Captured, reviewed: dict[str, Any]) -> No
         "gen_ai.usage.input_tokens": reviewed["input_tokens"],
         "gen_ai.usage.output_tokens": reviewed["output_tokens"],
         "agent.name": "code-critic",
+        "agent.route": "cheap",
     }
     assert chat.status.status_code == StatusCode.UNSET
 
