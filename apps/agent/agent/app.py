@@ -23,9 +23,12 @@ from starlette.requests import ClientDisconnect
 
 from agent import __version__
 from agent import semconv as sc
+from agent.cache import CacheError, SemanticCache
 from agent.config import Settings
 from agent.providers import LLMProvider, ProviderError, make_local_provider, make_provider
 from agent.retrieval import GuidelineStore, RetrievalError
+from agent.roles import CODE_CRITIC, prompt_version
+from agent.semantic import CODE, PROSE, EmbeddingUnavailableError, Matcher, shared_model
 from agent.service import Review, ReviewService
 from agent.telemetry import Telemetry
 
@@ -62,7 +65,11 @@ class ReviewResponse(BaseModel):
     output_tokens: int
     cost_usd: float | None = Field(description="From the price table; null for a model not in it.")
     guideline_ids: list[str]
-    retrieval: str = Field(description="hit, empty, error (reviewed without guidelines) or disabled.")
+    retrieval: str = Field(
+        description="hit, empty, error (reviewed without guidelines), skipped (answered from the cache) or disabled."
+    )
+    cache: str = Field(description="hit (no LLM call), miss, error (Qdrant failing: a miss) or disabled.")
+    cost_avoided_usd: float | None = Field(description="On a hit: the cost of the LLM call it made unnecessary.")
     guardrails: Guardrails
     trace_id: str
 
@@ -80,6 +87,8 @@ class ReviewResponse(BaseModel):
             cost_usd=result.cost_usd,
             guideline_ids=list(result.guideline_ids),
             retrieval=result.retrieval,
+            cache=result.cache,
+            cost_avoided_usd=result.cost_avoided_usd,
             guardrails=Guardrails(
                 input_pii=list(result.input_pii), injection=list(result.injection), output_pii=list(result.output_pii)
             ),
@@ -95,6 +104,7 @@ class Health(BaseModel):
     cheap_model: str = Field(description="The cheap route's model (LLM_CHEAP_MODEL or LLM_LOCAL_MODEL).")
     routing: str = Field(description="on or off.")
     retrieval: str
+    cache: str = Field(description="ready, unavailable (Qdrant failing), off (SEMANTIC_CACHE=off) or disabled.")
     version: str
 
 
@@ -151,6 +161,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def make_cache(settings: Settings, qdrant: QdrantClient | None) -> SemanticCache | None:
+    """The semantic cache, if SEMANTIC_CACHE is on, Qdrant is configured and the embedding model loads."""
+    if qdrant is None or not settings.semantic_cache:
+        return None
+    try:
+        model = shared_model()
+    except EmbeddingUnavailableError as exc:
+        logger.error("semantic cache off: no embedding model (%s)", exc)
+        return None
+    return SemanticCache(
+        qdrant,
+        settings.cache_collection,
+        settings.role,
+        Matcher(model, CODE if settings.role == CODE_CRITIC else PROSE),
+        prompt_version=prompt_version(settings.role),
+        threshold=settings.cache_threshold,
+        ttl_s=settings.cache_ttl_s,
+        max_entries=settings.cache_max_entries,
+    )
+
+
+async def prepare_qdrant(role: str, store: GuidelineStore | None, cache: SemanticCache | None) -> None:
+    """Seed the guidelines and create the cache's collection; Qdrant down is logged, and retried later."""
+    if store is not None:
+        try:
+            count = await asyncio.to_thread(store.ensure_seeded)
+            logger.info("seeded %d guidelines for %s into %s", count, role, store.collection)
+        except RetrievalError as exc:
+            logger.error("Qdrant not available at startup, will retry on requests: %s", exc)
+    if cache is not None:
+        try:
+            await asyncio.to_thread(cache.ensure_collection)
+        except CacheError as exc:
+            logger.warning("semantic cache not available at startup, will retry on requests: %s", exc)
+
+
+def cache_state(cache: SemanticCache | None, qdrant: QdrantClient | None) -> str:
+    if cache is None:
+        return "off" if qdrant is not None else "disabled"
+    return "ready" if cache.ready else "unavailable"
+
+
 async def read_review_text(request: Request, settings: Settings) -> str:
     """The `text` of a /review body: 415, 413 or 422 (RequestValidationError) unless it is usable."""
     if not is_json(request.headers.get("content-type")):
@@ -198,12 +250,13 @@ def create_app(
             url=settings.qdrant_url, timeout=max(1, round(settings.qdrant_timeout_s)), check_compatibility=False
         )
     store = GuidelineStore(qdrant, settings.qdrant_collection, settings.role) if qdrant is not None else None
-    service = ReviewService(settings, provider, telemetry, store, cheap_provider=local_provider)
+    cache = make_cache(settings, qdrant)
+    service = ReviewService(settings, provider, telemetry, store, cheap_provider=local_provider, cache=cache)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
-            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s",
+            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s, semantic cache %s",
             settings.role,
             provider.system,
             settings.model,
@@ -211,13 +264,9 @@ def create_app(
             f" on {local_provider.system}" if local_provider is not None else "",
             "on" if settings.routing else "off",
             settings.qdrant_url or ("in-process" if store else "disabled"),
+            f"threshold {cache.threshold:g}" if cache is not None else "off",
         )
-        if store is not None:
-            try:
-                count = await asyncio.to_thread(store.ensure_seeded)
-                logger.info("seeded %d guidelines for %s into %s", count, settings.role, store.collection)
-            except RetrievalError as exc:
-                logger.error("Qdrant not available at startup, will retry on requests: %s", exc)
+        await prepare_qdrant(settings.role, store, cache)
         yield
         if owns_provider:
             await provider.aclose()
@@ -235,7 +284,6 @@ def create_app(
     @app.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health)
     async def healthz() -> Health:
         """Liveness and readiness in one: no LLM or Qdrant call, just the last known state."""
-        retrieval = "disabled" if store is None else ("ready" if store.ready else "unavailable")
         return Health(
             status="ok",
             agent=settings.role,
@@ -243,7 +291,8 @@ def create_app(
             model=settings.model,
             cheap_model=service.router.cheap_model,
             routing="on" if settings.routing else "off",
-            retrieval=retrieval,
+            retrieval="disabled" if store is None else ("ready" if store.ready else "unavailable"),
+            cache=cache_state(cache, qdrant),
             version=__version__,
         )
 

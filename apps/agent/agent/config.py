@@ -71,6 +71,12 @@ class Settings:
     """An OpenAI-compatible endpoint (Ollama, vLLM) that serves the cheap route instead, if set."""
     local_model: str | None = None
     local_api_key: Secret | None = None
+    semantic_cache: bool = True
+    """Answer from earlier reviews that mean the same (needs QDRANT_URL)."""
+    cache_collection: str = "review-cache"
+    cache_threshold: float = 0.8
+    cache_ttl_s: float = 86_400.0
+    cache_max_entries: int = 10_000
     port: int = 8080
     api_key: Secret | None = None
     base_url: str | None = None
@@ -181,6 +187,11 @@ class Settings:
             local_base_url=local_base_url,
             local_model=local_model,
             local_api_key=Secret(local_key) if local_key else None,
+            semantic_cache=switch("SEMANTIC_CACHE", True),
+            cache_collection=text("QDRANT_CACHE_COLLECTION", "review-cache") or "review-cache",
+            cache_threshold=number("CACHE_SIMILARITY_THRESHOLD", 0.8, float, 0.5, 1.0),
+            cache_ttl_s=number("CACHE_TTL_SECONDS", 86_400.0, float, 1.0, 30 * 86_400.0),
+            cache_max_entries=number("CACHE_MAX_ENTRIES", 10_000, int, 10, 10_000_000),
             port=number("PORT", 8080, int, 1, 65535),
             api_key=api_key,
             base_url=base_url,

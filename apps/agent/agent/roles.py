@@ -6,6 +6,7 @@ startup is idempotent: the same ids and texts every time, upserted over whatever
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,3 +157,11 @@ def user_message(role: str, text: str) -> str:
     """
     tag = _WRAPPERS[role]
     return f"<{tag}>\n{escape_fence(tag, text)}\n</{tag}>"
+
+
+def prompt_version(role: str) -> str:
+    """A short hash of the role's instructions and guidelines: cached reviews of an older prompt don't count."""
+    digest = hashlib.sha256(INSTRUCTIONS[role].encode())
+    for g in guidelines_for(role):
+        digest.update(f"\0{g.id}\0{g.title}\0{g.text}".encode())
+    return digest.hexdigest()[:12]

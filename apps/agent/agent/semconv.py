@@ -21,6 +21,10 @@ AGENT_LLM_RETRIES = "agent.llm.retries"
 AGENT_LLM_COST_BASELINE = "agent.llm.cost.baseline"
 AGENT_ROUTE_REQUESTS = "agent.route.requests"
 AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
+AGENT_CACHE_LOOKUPS = "agent.cache.lookups"
+AGENT_CACHE_LOOKUP_DURATION = "agent.cache.lookup.duration"
+AGENT_CACHE_TOKENS_AVOIDED = "agent.cache.tokens.avoided"
+AGENT_CACHE_COST_AVOIDED = "agent.cache.cost.avoided"
 AGENT_GUARDRAIL_CHECKS = "agent.guardrail.checks"
 AGENT_GUARDRAIL_REDACTIONS = "agent.guardrail.redactions"
 
@@ -29,6 +33,7 @@ UNIT_SECONDS = "s"
 UNIT_USD = "{USD}"
 UNIT_RETRY = "{retry}"
 UNIT_REQUEST = "{request}"
+UNIT_LOOKUP = "{lookup}"
 UNIT_CHECK = "{check}"
 UNIT_REDACTION = "{redaction}"
 
@@ -37,6 +42,8 @@ TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048
 OPERATION_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 # A vector search on a small collection takes milliseconds; a dead Qdrant takes its timeout.
 RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A cache lookup embeds the text (well under a millisecond) and queries Qdrant.
+CACHE_LOOKUP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 COUNTER = "counter"
 HISTOGRAM = "histogram"
@@ -51,6 +58,10 @@ METRICS: dict[str, tuple[str, str, str]] = {
     AGENT_LLM_COST_BASELINE: (COUNTER, UNIT_USD, "agent_llm_cost_baseline_total"),
     AGENT_ROUTE_REQUESTS: (COUNTER, UNIT_REQUEST, "agent_route_requests_total"),
     AGENT_RETRIEVAL_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_retrieval_duration_seconds"),
+    AGENT_CACHE_LOOKUPS: (COUNTER, UNIT_LOOKUP, "agent_cache_lookups_total"),
+    AGENT_CACHE_LOOKUP_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_cache_lookup_duration_seconds"),
+    AGENT_CACHE_TOKENS_AVOIDED: (COUNTER, UNIT_TOKEN, "agent_cache_tokens_avoided_total"),
+    AGENT_CACHE_COST_AVOIDED: (COUNTER, UNIT_USD, "agent_cache_cost_avoided_total"),
     AGENT_GUARDRAIL_CHECKS: (COUNTER, UNIT_CHECK, "agent_guardrail_checks_total"),
     AGENT_GUARDRAIL_REDACTIONS: (COUNTER, UNIT_REDACTION, "agent_guardrail_redactions_total"),
 }
@@ -90,6 +101,10 @@ AGENT_RETRY_ATTEMPT = "agent.retry.attempt"
 AGENT_RETRY_DELAY = "agent.retry.delay"
 """Seconds waited before the retry."""
 
+AGENT_CACHE_OUTCOME = "agent.cache.outcome"
+AGENT_CACHE_SIMILARITY = "agent.cache.similarity"
+"""On the lookup span: the best candidate's similarity (a hit's, or the closest miss's)."""
+AGENT_CACHE_THRESHOLD = "agent.cache.threshold"
 AGENT_GUARDRAIL_STAGE = "agent.guardrail.stage"
 AGENT_GUARDRAIL_CHECK = "agent.guardrail.check"
 AGENT_GUARDRAIL_OUTCOME = "agent.guardrail.outcome"
@@ -117,6 +132,11 @@ TOKEN_TYPE_OUTPUT = "output"
 RETRIEVAL_HIT = "hit"  # at least one guideline came back
 RETRIEVAL_EMPTY = "empty"  # Qdrant answered with nothing for this role
 RETRIEVAL_ERROR = "error"  # Qdrant unreachable or failing; the review goes on without context
+CACHE_HIT = "hit"
+CACHE_MISS = "miss"
+CACHE_ERROR = "error"  # Qdrant failing: answered as a miss
+CACHE_DISABLED = "disabled"  # no lookup: SEMANTIC_CACHE=off, no QDRANT_URL or no embedding model
+RETRIEVAL_SKIPPED = "skipped"  # answered from the cache: no retrieval
 GUARDRAIL_STAGE_INPUT = "input"
 GUARDRAIL_STAGE_OUTPUT = "output"
 GUARDRAIL_CHECK_PII = "pii"
@@ -126,6 +146,7 @@ GUARDRAIL_REDACTED = "redacted"  # PII found and replaced
 GUARDRAIL_FLAGGED = "flagged"  # an injection rule matched
 DB_SYSTEM_QDRANT = "qdrant"
 DB_OPERATION_QUERY_POINTS = "query_points"
+DB_OPERATION_UPSERT = "upsert"
 
 
 def chat_span_name(model: str) -> str:
@@ -135,6 +156,14 @@ def chat_span_name(model: str) -> str:
 
 def retrieval_span_name(collection: str) -> str:
     return f"retrieval {collection}"
+
+
+def cache_lookup_span_name(collection: str) -> str:
+    return f"cache lookup {collection}"
+
+
+def cache_store_span_name(collection: str) -> str:
+    return f"cache store {collection}"
 
 
 def prometheus_label(attribute: str) -> str:

@@ -5,7 +5,10 @@ the same spans and metrics. Retrieval failing is not a failed review: it is reco
 metric outcome, ERROR log line) and the review goes on without guidelines.
 
 The input guardrails run first, so only the redacted text goes on (to Qdrant, the LLM, any log);
-the review passes the same redaction before it is answered.
+the review passes the same redaction before it is answered. Then the router picks the model, and
+the semantic cache is asked for an earlier review of the same meaning on that model: a hit answers
+at once (no retrieval, no LLM call); a miss, or a cache error, goes on as before and stores the
+review for next time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agent import semconv as sc
+from agent.cache import CachedReview, CacheError, SemanticCache
 from agent.config import Settings
 from agent.guardrails import InputCheck, Redaction, check_input, redact
 from agent.pricing import Usage, usage_cost_usd
@@ -52,6 +56,10 @@ class Review:
     """Injection rules the text matched."""
     output_pii: tuple[str, ...] = ()
     """PII types redacted from the review."""
+    cache: str = sc.CACHE_DISABLED
+    """hit, miss, error or disabled."""
+    cost_avoided_usd: float | None = None
+    """On a hit: what the LLM call it made unnecessary cost."""
 
 
 class ReviewService:
@@ -61,13 +69,16 @@ class ReviewService:
         provider: LLMProvider,
         telemetry: Telemetry,
         store: GuidelineStore | None = None,
+        *,
         cheap_provider: LLMProvider | None = None,
+        cache: SemanticCache | None = None,
     ) -> None:
         """`provider` serves the strong route, and the cheap one unless `cheap_provider` (a local model) does."""
         self.settings = settings
         self.provider = provider
         self.router = Router(settings, provider, cheap_provider)
         self.store = store
+        self.cache = cache
         self.tracer = telemetry.tracer()
         self.metrics = AgentMetrics(telemetry.meter())
         self._unpriced: set[str] = set()
@@ -78,6 +89,9 @@ class ReviewService:
         checked = self._check_input(text)
         text = checked.text
         route = self._route(text, checked)
+        cache_outcome, cached = await self._lookup(text, route)
+        if cached is not None:
+            return self._from_cache(cached, route, checked)
         guidelines, outcome = await self._retrieve(text)
         request = ChatRequest(
             model=route.model,
@@ -86,18 +100,20 @@ class ReviewService:
             max_tokens=self.settings.max_output_tokens,
         )
         result, cost = await self._chat(request, route)
+        self._record_baseline(route, result.usage, cost, cache_outcome)
         output = self._check_output(result.text)
         logger.info(
-            "review done: %s route (%s), %d input + %d output tokens, cost %s, guidelines %s",
+            "review done: %s route (%s), cache %s, %d input + %d output tokens, cost %s, guidelines %s",
             route.name,
             route.reason,
+            cache_outcome,
             result.input_tokens,
             result.output_tokens,
             "unknown" if cost is None else f"${cost:.6f}",
             ",".join(g.id for g in guidelines) or "none",
             extra={sc.AGENT_NAME: role, sc.GEN_AI_REQUEST_MODEL: request.model, sc.AGENT_ROUTE: route.name},
         )
-        return Review(
+        review = Review(
             text=output.text,
             route=route.name,
             route_reason=route.reason,
@@ -111,7 +127,154 @@ class ReviewService:
             input_pii=tuple(checked.pii.types),
             injection=tuple(checked.injection),
             output_pii=tuple(output.types),
+            cache=cache_outcome,
         )
+        if cache_outcome != sc.CACHE_DISABLED:
+            await self._store(text, review, route)
+        return review
+
+    # --- semantic cache -----------------------------------------------------------------------
+
+    async def _lookup(self, text: str, route: Route) -> tuple[str, CachedReview | None]:
+        """(outcome, the hit or None); a failing Qdrant is outcome `error` and a miss."""
+        cache, role = self.cache, self.settings.role
+        if cache is None:
+            return sc.CACHE_DISABLED, None
+        with self.tracer.start_as_current_span(
+            sc.cache_lookup_span_name(cache.collection),
+            kind=SpanKind.CLIENT,
+            attributes={
+                sc.AGENT_NAME: role,
+                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
+                sc.DB_COLLECTION_NAME: cache.collection,
+                sc.DB_OPERATION_NAME: sc.DB_OPERATION_QUERY_POINTS,
+                sc.GEN_AI_REQUEST_MODEL: route.model,
+                sc.AGENT_CACHE_THRESHOLD: cache.threshold,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            start = time.perf_counter()
+            try:
+                # Embedding and comparing are CPU work and the Qdrant client is synchronous: a thread.
+                found = await asyncio.to_thread(cache.lookup, text, route.model)
+            except CacheError as exc:
+                duration = time.perf_counter() - start
+                self.metrics.record_cache_lookup(
+                    agent=role, model=route.model, outcome=sc.CACHE_ERROR, duration_s=duration
+                )
+                span.set_attribute(sc.AGENT_CACHE_OUTCOME, sc.CACHE_ERROR)
+                span.set_attribute(sc.ERROR_TYPE, type(exc.__cause__ or exc).__name__)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                if exc.__cause__ is not None:  # not for the calls skipped while Qdrant is known to be down
+                    span.record_exception(exc)
+                    logger.warning(
+                        "semantic cache lookup failed, answering without it: %s", exc, extra={sc.AGENT_NAME: role}
+                    )
+                return sc.CACHE_ERROR, None
+            outcome = sc.CACHE_HIT if found.hit is not None else sc.CACHE_MISS
+            self.metrics.record_cache_lookup(
+                agent=role, model=route.model, outcome=outcome, duration_s=time.perf_counter() - start
+            )
+            span.set_attribute(sc.AGENT_CACHE_OUTCOME, outcome)
+            if found.similarity is not None:
+                span.set_attribute(sc.AGENT_CACHE_SIMILARITY, round(found.similarity, 4))
+            return outcome, found.hit
+
+    def _from_cache(self, cached: CachedReview, route: Route, checked: InputCheck) -> Review:
+        """A hit's answer: no retrieval, no LLM call; what the call would have cost is counted as avoided."""
+        role = self.settings.role
+        usage = Usage(cached.input_tokens, cached.output_tokens)
+        avoided = cached.cost_usd if cached.cost_usd is not None else usage_cost_usd(route.model, usage)
+        self.metrics.record_cache_hit(
+            agent=role,
+            system=route.provider.system,
+            model=route.model,
+            route=route.name,
+            input_tokens=cached.input_tokens,
+            output_tokens=cached.output_tokens,
+            cost_usd=avoided,
+        )
+        self._record_baseline(route, usage, avoided, sc.CACHE_HIT)
+        output = self._check_output(cached.review)
+        logger.info(
+            "review answered from the semantic cache: %s route (%s), %d + %d tokens and %s avoided",
+            route.name,
+            route.reason,
+            cached.input_tokens,
+            cached.output_tokens,
+            "unknown" if avoided is None else f"${avoided:.6f}",
+            extra={sc.AGENT_NAME: role, sc.GEN_AI_REQUEST_MODEL: route.model, sc.AGENT_ROUTE: route.name},
+        )
+        return Review(
+            text=output.text,
+            route=route.name,
+            route_reason=route.reason,
+            provider=cached.provider,
+            model=cached.response_model,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd=0.0,
+            guideline_ids=cached.guideline_ids,
+            retrieval=sc.RETRIEVAL_SKIPPED,
+            input_pii=tuple(checked.pii.types),
+            injection=tuple(checked.injection),
+            output_pii=tuple(output.types),
+            cache=sc.CACHE_HIT,
+            cost_avoided_usd=avoided,
+        )
+
+    async def _store(self, text: str, review: Review, route: Route) -> None:
+        """Keep the (redacted) text and review for later lookups; a failure is logged, not raised."""
+        cache, role = self.cache, self.settings.role
+        if cache is None:
+            return
+        entry = CachedReview(
+            text=text,
+            review=review.text,
+            provider=review.provider,
+            response_model=review.model,
+            input_tokens=review.input_tokens,
+            output_tokens=review.output_tokens,
+            cost_usd=review.cost_usd,
+            guideline_ids=review.guideline_ids,
+            created_at=time.time(),
+        )
+        with self.tracer.start_as_current_span(
+            sc.cache_store_span_name(cache.collection),
+            kind=SpanKind.CLIENT,
+            attributes={
+                sc.AGENT_NAME: role,
+                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
+                sc.DB_COLLECTION_NAME: cache.collection,
+                sc.DB_OPERATION_NAME: sc.DB_OPERATION_UPSERT,
+                sc.GEN_AI_REQUEST_MODEL: route.model,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                await asyncio.to_thread(cache.store, entry, route.model)
+            except CacheError as exc:
+                span.set_attribute(sc.ERROR_TYPE, type(exc.__cause__ or exc).__name__)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                if exc.__cause__ is not None:
+                    span.record_exception(exc)
+                    logger.warning("semantic cache store failed: %s", exc, extra={sc.AGENT_NAME: role})
+
+    def _record_baseline(self, route: Route, usage: Usage, cost: float | None, cache_outcome: str) -> None:
+        """What this review would have cost on the strong model with no cache: the same tokens at its price."""
+        strong, provider = self.router.strong_model, self.router.strong_provider
+        baseline = cost if route.name == ROUTE_STRONG else self._cost(strong, provider, usage)
+        if baseline is not None:
+            self.metrics.record_baseline_cost(
+                agent=self.settings.role,
+                system=provider.system,
+                model=strong,
+                route=route.name,
+                cache=cache_outcome,
+                cost=baseline,
+            )
 
     def _route(self, text: str, checked: InputCheck) -> Route:
         route = self.router.route(text, injection=bool(checked.injection))
@@ -280,12 +443,6 @@ class ReviewService:
                 raise
             duration = time.perf_counter() - start
             cost = self._cost(request.model, provider, result.usage)
-            # What the same call would have cost on the strong model (the saving of routing is the
-            # difference): the same prompt, and as many output tokens as this answer had.
-            strong = self.router.strong_model
-            baseline = (
-                cost if route.name == ROUTE_STRONG else self._cost(strong, self.router.strong_provider, result.usage)
-            )
             self.metrics.record_chat(
                 agent=role,
                 system=provider.system,
@@ -300,10 +457,6 @@ class ReviewService:
                 server_port=provider.server_port,
                 retries=result.retries,
             )
-            if baseline is not None:
-                self.metrics.record_baseline_cost(
-                    agent=role, system=self.router.strong_provider.system, model=strong, route=route.name, cost=baseline
-                )
             span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, result.model)
             span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens)
             span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens)

@@ -191,6 +191,28 @@ class AgentMetrics:
             unit=sc.UNIT_RETRY,
             description="LLM call attempts that failed and were retried, by the error type of the failed attempt.",
         )
+        self.cache_lookups = meter.create_counter(
+            sc.AGENT_CACHE_LOOKUPS,
+            unit=sc.UNIT_LOOKUP,
+            description="Semantic cache lookups by outcome (hit, miss, error).",
+        )
+        self.cache_lookup_duration = meter.create_histogram(
+            sc.AGENT_CACHE_LOOKUP_DURATION,
+            unit=sc.UNIT_SECONDS,
+            description="Duration of a semantic cache lookup (embedding, Qdrant query, comparison), by outcome.",
+            explicit_bucket_boundaries_advisory=sc.CACHE_LOOKUP_BUCKETS,
+        )
+        self.cache_tokens_avoided = meter.create_counter(
+            sc.AGENT_CACHE_TOKENS_AVOIDED,
+            unit=sc.UNIT_TOKEN,
+            description="Tokens of the LLM calls that cache hits made unnecessary.",
+        )
+        self.cache_cost_avoided = meter.create_counter(
+            sc.AGENT_CACHE_COST_AVOIDED,
+            unit=sc.UNIT_USD,
+            description="Dollars of the LLM calls that cache hits made unnecessary; cost without the cache = "
+            "agent.llm.cost + this.",
+        )
         self.guardrail_checks = meter.create_counter(
             sc.AGENT_GUARDRAIL_CHECKS,
             unit=sc.UNIT_CHECK,
@@ -282,10 +304,36 @@ class AgentMetrics:
             attributes[sc.AGENT_ROUTE] = route
         return attributes
 
-    def record_baseline_cost(self, *, agent: str, system: str, model: str, route: str, cost: float) -> None:
-        """`cost`: the strong model's (`model`) price for a review that took `route`."""
+    def record_baseline_cost(self, *, agent: str, system: str, model: str, route: str, cache: str, cost: float) -> None:
+        """`cost`: the strong model's (`model`) price for a review that took `route`, cache outcome `cache`."""
         if cost:
-            self.baseline_cost.add(cost, self._cost_attributes(agent, system, model, route))
+            self.baseline_cost.add(
+                cost, {**self._cost_attributes(agent, system, model, route), sc.AGENT_CACHE_OUTCOME: cache}
+            )
+
+    def record_cache_lookup(self, *, agent: str, model: str, outcome: str, duration_s: float) -> None:
+        self.cache_lookups.add(
+            1, {sc.AGENT_NAME: agent, sc.GEN_AI_REQUEST_MODEL: model, sc.AGENT_CACHE_OUTCOME: outcome}
+        )
+        self.cache_lookup_duration.record(duration_s, {sc.AGENT_NAME: agent, sc.AGENT_CACHE_OUTCOME: outcome})
+
+    def record_cache_hit(
+        self,
+        *,
+        agent: str,
+        system: str,
+        model: str,
+        route: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None,
+    ) -> None:
+        """What a hit saved: the tokens and dollars of the call it answered for."""
+        tokens = {sc.AGENT_NAME: agent, sc.GEN_AI_REQUEST_MODEL: model}
+        self.cache_tokens_avoided.add(input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+        self.cache_tokens_avoided.add(output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if cost_usd:
+            self.cache_cost_avoided.add(cost_usd, self._cost_attributes(agent, system, model, route))
 
     def record_route(self, *, agent: str, route: str, reason: str, model: str) -> None:
         self.route_requests.add(

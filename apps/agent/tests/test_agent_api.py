@@ -51,6 +51,7 @@ def test_healthz_is_cheap_and_describes_the_agent(captured: Captured, memory_qdr
         "cheap_model": "simulated-small",
         "routing": "on",
         "retrieval": "ready",
+        "cache": "ready",
         "version": "0.1.0",
     }
     assert not [s for s in captured.finished_spans() if "healthz" in s.name], "health checks are not traced"
@@ -80,15 +81,26 @@ def test_review_answers_for_each_role(
     assert len(body["trace_id"]) == 32
 
 
-def test_the_same_text_gets_the_same_review(captured: Captured, memory_qdrant: QdrantClient) -> None:
+@pytest.mark.parametrize("semantic_cache", [False, True])
+def test_the_same_text_gets_the_same_review(
+    captured: Captured, memory_qdrant: QdrantClient, semantic_cache: bool
+) -> None:
     text = passing_text("code-critic", CODE)
-    with client_for(make_settings("code-critic"), captured, qdrant=memory_qdrant) as client:
+    settings = make_settings("code-critic", semantic_cache=semantic_cache)
+    with client_for(settings, captured, qdrant=memory_qdrant) as client:
         first, second = (client.post("/review", json={"text": text}).json() for _ in range(2))
         other = client.post("/review", json={"text": passing_text("code-critic", "x = 1")}).json()
-    fields = ("review", "model", "input_tokens", "output_tokens", "cost_usd", "guideline_ids")
+    fields = ("review", "model", "guideline_ids")
     assert {f: first[f] for f in fields} == {f: second[f] for f in fields}
     assert first["trace_id"] != second["trace_id"]
     assert other["review"] != first["review"]
+    if semantic_cache:
+        assert (first["cache"], second["cache"], other["cache"]) == ("miss", "hit", "miss")
+        assert (second["input_tokens"], second["output_tokens"], second["cost_usd"]) == (0, 0, 0.0)
+        assert second["cost_avoided_usd"] == pytest.approx(first["cost_usd"])
+    else:
+        assert (first["cache"], second["cache"]) == ("disabled", "disabled")
+        assert (first["input_tokens"], first["cost_usd"]) == (second["input_tokens"], second["cost_usd"])
 
 
 def test_the_code_critic_finds_what_the_guidelines_describe(captured: Captured, memory_qdrant: QdrantClient) -> None:
