@@ -66,7 +66,7 @@ class Settings:
     cheap_model: str = CHEAP_MODELS["simulated"]
     """The cheap model the router sends easy reviews to."""
     routing: bool = True
-    routing_max_cheap_tokens: int = 300
+    routing_max_cheap_tokens: int = 150
     local_base_url: str | None = None
     """An OpenAI-compatible endpoint (Ollama, vLLM) that serves the cheap route instead, if set."""
     local_model: str | None = None
@@ -183,7 +183,7 @@ class Settings:
             model=text("LLM_MODEL", DEFAULT_MODELS[provider]) or DEFAULT_MODELS[provider],
             cheap_model=text("LLM_CHEAP_MODEL", CHEAP_MODELS[provider]) or CHEAP_MODELS[provider],
             routing=switch("ROUTING", True),
-            routing_max_cheap_tokens=number("ROUTING_MAX_CHEAP_TOKENS", 300, int, 1, 1_000_000),
+            routing_max_cheap_tokens=number("ROUTING_MAX_CHEAP_TOKENS", 150, int, 1, 1_000_000),
             local_base_url=local_base_url,
             local_model=local_model,
             local_api_key=Secret(local_key) if local_key else None,

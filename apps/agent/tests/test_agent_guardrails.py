@@ -13,7 +13,7 @@ from opentelemetry.trace import StatusCode
 
 from agent.guardrails import INJECTION_RULES, injection_rules, luhn_valid, redact
 from agent.providers import ChatRequest, ChatResult
-from agent.traffic import CODE, PROMPTS
+from agent.workload import CODE_TOPICS, PROMPT_TOPICS
 from agent_test_support import Captured, client_for, make_settings
 
 EMAIL = "jane.doe+billing@example.co.uk"
@@ -107,8 +107,8 @@ def test_obfuscation_with_width_and_invisible_characters_is_seen() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        *(p for p in PROMPTS if not p.lower().startswith("ignore")),
-        *CODE,
+        *(v for topic in PROMPT_TOPICS if topic.id != "p-injection" for v in topic.variants),
+        *(v for topic in CODE_TOPICS for v in topic.variants),
         "Ignore case when comparing strings.",
         "What is the maximum system prompt length?",
         "def ignore_previous(instructions):\n    return None\n",

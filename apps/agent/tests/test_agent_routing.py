@@ -43,7 +43,7 @@ DEEP_CODE = "def f(x):\n    if x:\n        with a:\n            with b:\n       
     ],
 )
 def test_the_rule(role: str, text: str, injection: bool, expected: tuple[str, str]) -> None:
-    assert classify(role, text, injection=injection, max_cheap_tokens=300) == expected
+    assert classify(role, text, injection=injection, max_cheap_tokens=150) == expected
 
 
 def test_code_detection_and_complexity() -> None:
