@@ -48,5 +48,5 @@ def test_topics_have_distinct_variants_and_some_are_hard() -> None:
         for topic in topics
     }
     strong = {topic for topic, route in routes.items() if route == "strong"}
-    assert {"p-long-brief", "p-code-prompt", "p-injection", "c-complex"} <= strong
+    assert {"p-long-brief", "p-code-prompt", "p-injection", "c-complex", "c-nested"} <= strong
     assert len(strong) < len(routes) / 3
