@@ -4,8 +4,12 @@ size bound, outages) and, through the app, hits that skip the LLM, with their te
 
 from __future__ import annotations
 
+import json
+import struct
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from opentelemetry.trace import StatusCode
 from qdrant_client import QdrantClient
@@ -13,7 +17,16 @@ from qdrant_client import QdrantClient
 from agent.cache import CachedReview, CacheError, SemanticCache
 from agent.config import Settings
 from agent.providers import ChatRequest, ChatResult
-from agent.semantic import CODE, PROSE, Matcher, code_tokens, prose_features, shared_model
+from agent.semantic import (
+    CODE,
+    PROSE,
+    EmbeddingUnavailableError,
+    Matcher,
+    code_tokens,
+    map_safetensor,
+    prose_features,
+    shared_model,
+)
 from agent_test_support import Captured, client_for, make_settings, unreachable_qdrant
 from paraphrase_pairs import CODE_PAIRS, PROMPT_PAIRS
 
@@ -73,6 +86,21 @@ def test_code_is_compared_without_layout_and_comments_but_keeps_todo_markers() -
         "--",
         ";",
     ]
+
+
+def safetensors_file(path: Path, dtype: str, array: np.ndarray) -> Path:
+    header = json.dumps({"w": {"dtype": dtype, "shape": list(array.shape), "data_offsets": [0, array.nbytes]}})
+    path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + array.tobytes())
+    return path
+
+
+def test_the_weights_are_mapped_not_read(tmp_path: Path) -> None:
+    array = np.arange(12, dtype=np.float16).reshape(3, 4)
+    mapped = map_safetensor(safetensors_file(tmp_path / "w.safetensors", "F16", array), "w")
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, array)
+    assert shared_model().weights.shape == (32000, 256)
+    with pytest.raises(EmbeddingUnavailableError, match="float16"):
+        map_safetensor(safetensors_file(tmp_path / "x.safetensors", "F32", array.astype(np.float32)), "w")
 
 
 # --- the store --------------------------------------------------------------------------------
