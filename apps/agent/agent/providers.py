@@ -168,8 +168,11 @@ class SimulatedProvider:
     """Deterministic answers, token counts, latency and failures from a hash of the request.
 
     Free and offline, so the lab shows traffic, tokens, cost and errors without an API key. The
-    same model and text always give the same outcome, which makes it testable; about
-    `error_rate` of distinct texts fail, which gives error-rate panels something to show.
+    same model and text always give the same answer and latency, which makes it testable. About
+    `error_rate` of calls fail, which gives error-rate panels something to show: whether a text's
+    first call fails is fixed by its hash, and each repeat of it draws again (by the hash of the
+    text and the repeat's number), so popular texts that the traffic sends over and over fail at
+    the same rate as the rest instead of always or never.
     """
 
     system = "simulated"
@@ -193,10 +196,14 @@ class SimulatedProvider:
         self.latency_s = latency_s
         self.error_rate = error_rate
         self._sleep = sleep
+        self._calls: dict[tuple[str, str], int] = {}
 
-    def fails(self, model: str, user: str) -> bool:
-        """Whether this request is one of the deterministic failures."""
-        return (self._digest(model, user) >> 8) % 10_000 < self.error_rate * 10_000
+    # Repeats are counted for this many distinct texts at most; then the count starts over.
+    MAX_COUNTED = 50_000
+
+    def fails(self, model: str, user: str, repeat: int = 0) -> bool:
+        """Whether the `repeat`-th repeat (0: the first call) of this request is a failure."""
+        return (self._digest(model, user, repeat) >> 8) % 10_000 < self.error_rate * 10_000
 
     def latency(self, model: str, user: str) -> float:
         """Between 1x and 2x the base (3x that for simulated-large), fixed per request."""
@@ -205,8 +212,13 @@ class SimulatedProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         digest = self._digest(request.model, request.user)
+        key = (request.model, request.user)
+        if len(self._calls) >= self.MAX_COUNTED and key not in self._calls:
+            self._calls.clear()
+        repeat = self._calls.get(key, 0)
+        self._calls[key] = repeat + 1
         await self._sleep(self.latency(request.model, request.user))
-        if self.fails(request.model, request.user):
+        if self.fails(request.model, request.user, repeat):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
         text = self._review(request)
         return ChatResult(
@@ -222,8 +234,9 @@ class SimulatedProvider:
         return None
 
     @staticmethod
-    def _digest(model: str, user: str) -> int:
-        return int.from_bytes(hashlib.sha256(f"{model}\n{user}".encode()).digest()[:8], "big")
+    def _digest(model: str, user: str, repeat: int = 0) -> int:
+        salt = f"\n{repeat}" if repeat else ""
+        return int.from_bytes(hashlib.sha256(f"{model}\n{user}{salt}".encode()).digest()[:8], "big")
 
     def _review(self, request: ChatRequest) -> str:
         findings = _code_findings(request.user) if self.role == CODE_CRITIC else _prompt_findings(request.user)

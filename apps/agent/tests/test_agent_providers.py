@@ -318,3 +318,22 @@ def test_cached_tokens_reach_the_cost_counter_and_the_chat_span(captured: Captur
     assert attributes["gen_ai.usage.input_tokens"] == 5100
     assert attributes["gen_ai.usage.cache_read.input_tokens"] == 4000
     assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 1000
+
+
+def test_a_popular_text_fails_at_the_error_rate_not_always_or_never() -> None:
+    """Its first call is fixed by its hash; each repeat draws again."""
+    provider = SimulatedProvider("prompt-reviewer", latency_s=0.0, error_rate=0.1)
+    failing = next(f"text {n}" for n in range(1000) if provider.fails("simulated-small", f"text {n}"))
+    request = ChatRequest("simulated-small", "system", failing, 64)
+
+    async def calls(count: int) -> int:
+        failures = 0
+        for _ in range(count):
+            try:
+                await provider.chat(request)
+            except ProviderError:
+                failures += 1
+        return failures
+
+    assert asyncio.run(calls(1)) == 1, "the first call is the deterministic failure"
+    assert 0.05 < asyncio.run(calls(400)) / 400 < 0.16
