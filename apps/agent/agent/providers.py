@@ -196,10 +196,11 @@ class SimulatedProvider:
         self.latency_s = latency_s
         self.error_rate = error_rate
         self._sleep = sleep
-        self._calls: dict[tuple[str, str], int] = {}
+        self._calls: dict[int, int] = {}
+        """Calls so far, by the request's digest (not its text: this must stay small)."""
 
-    # Repeats are counted for this many distinct texts at most; then the count starts over.
-    MAX_COUNTED = 50_000
+    # Repeats are counted for this many distinct texts at most (about 1 MB); then the count starts over.
+    MAX_COUNTED = 10_000
 
     def fails(self, model: str, user: str, repeat: int = 0) -> bool:
         """Whether the `repeat`-th repeat (0: the first call) of this request is a failure."""
@@ -212,11 +213,10 @@ class SimulatedProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         digest = self._digest(request.model, request.user)
-        key = (request.model, request.user)
-        if len(self._calls) >= self.MAX_COUNTED and key not in self._calls:
+        if len(self._calls) >= self.MAX_COUNTED and digest not in self._calls:
             self._calls.clear()
-        repeat = self._calls.get(key, 0)
-        self._calls[key] = repeat + 1
+        repeat = self._calls.get(digest, 0)
+        self._calls[digest] = repeat + 1
         await self._sleep(self.latency(request.model, request.user))
         if self.fails(request.model, request.user, repeat):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
