@@ -79,11 +79,18 @@ def map_safetensor(path: Path, name: str) -> NDArray[np.float16]:
 class EmbeddingModel:
     """Static token embeddings: a text's vector is the unit-length mean of its tokens' vectors."""
 
+    # The BPE tokenizer caches the tokens of each word it has seen, 10,000 words by default: about
+    # 30 MB once full (texts of made-up words fill it fast). 1,000 keep it near 1 MB, no slower.
+    TOKENIZER_CACHE_WORDS = 1000
+
     def __init__(self, weights: NDArray[Any], tokenizer: Any) -> None:
         self.weights = weights
         self.tokenizer = tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        resize = getattr(self.tokenizer.model, "_resize_cache", None)
+        if resize is not None:  # tokenizers >= 0.20
+            resize(self.TOKENIZER_CACHE_WORDS)
 
     @classmethod
     def load(cls) -> EmbeddingModel:
