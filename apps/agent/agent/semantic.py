@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import struct
 import threading
@@ -102,6 +103,8 @@ class EmbeddingModel:
         weights_path, tokenizer_path = root / WEIGHTS_FILE, root / TOKENIZER_FILE
         if not weights_path.is_file() or not tokenizer_path.is_file():
             raise EmbeddingUnavailableError(f"wordllama has no {WEIGHTS_FILE} and {TOKENIZER_FILE}")
+        # A few words at a time need no thread pool (one per core of the node, not of the container).
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from tokenizers import Tokenizer  # noqa: PLC0415 (only a process with the cache on needs it)
 
         return cls(map_safetensor(weights_path, "embedding.weight"), Tokenizer.from_file(str(tokenizer_path)))
