@@ -80,9 +80,9 @@ def map_safetensor(path: Path, name: str) -> NDArray[np.float16]:
 class EmbeddingModel:
     """Static token embeddings: a text's vector is the unit-length mean of its tokens' vectors."""
 
-    # The BPE tokenizer caches the tokens of each word it has seen, 10,000 words by default: about
-    # 30 MB once full (texts of made-up words fill it fast). 1,000 keep it near 1 MB, no slower.
-    TOKENIZER_CACHE_WORDS = 1000
+    # The BPE tokenizer caches the tokens of each "word" it has seen, 10,000 by default; this one has
+    # no pre-tokenizer, so a word is a whole text: up to tens of MB of old texts. Off: 0.2 ms a text.
+    TOKENIZER_CACHE_WORDS = 0
 
     def __init__(self, weights: NDArray[Any], tokenizer: Any) -> None:
         self.weights = weights
