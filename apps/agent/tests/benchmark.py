@@ -203,13 +203,17 @@ def _instrument(cache: SemanticCache, result: Run, topic_of: dict[str, str], cur
     lookup, store, query = cache.lookup, cache.store, cache.client.query_points
 
     def timed_query(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("collection_name") != cache.collection:  # the guidelines' retrieval shares the client
+            return query(*args, **kwargs)
         start = time.perf_counter()
         try:
             return query(*args, **kwargs)
         finally:
             result.qdrant_s.append(time.perf_counter() - start)
 
-    cache.client.query_points = timed_query  # type: ignore[method-assign]
+    if not getattr(cache.client, "benchmark_timed", False):  # both agents' caches share one client
+        cache.client.query_points = timed_query  # type: ignore[method-assign]
+        cache.client.benchmark_timed = True  # type: ignore[attr-defined]
 
     def timed_lookup(text: str, model: str) -> Lookup:
         start = time.perf_counter()
