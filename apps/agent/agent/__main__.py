@@ -17,7 +17,10 @@ def main() -> int:
         print(f"agent: {exc}", file=sys.stderr)
         return 2
     return serve(
-        settings.role, settings.log_level, settings.port, lambda telemetry: create_app(settings, telemetry=telemetry)
+        settings.role,
+        settings.log_level,
+        settings.port,
+        lambda telemetry, _stop: create_app(settings, telemetry=telemetry),
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from agent.pricing import DEFAULT_MODELS
+from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS
 from agent.roles import ROLES
 
 PROVIDERS = ("simulated", "anthropic", "openai")
@@ -45,11 +45,38 @@ class Secret:
         return bool(self._value)
 
 
+SWITCH_VALUES = {
+    "on": True,
+    "true": True,
+    "1": True,
+    "yes": True,
+    "off": False,
+    "false": False,
+    "0": False,
+    "no": False,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     role: str
     provider: str = "simulated"
     model: str = DEFAULT_MODELS["simulated"]
+    """The strong model: every review when routing is off, the hard ones when it is on."""
+    cheap_model: str = CHEAP_MODELS["simulated"]
+    """The cheap model the router sends easy reviews to."""
+    routing: bool = True
+    routing_max_cheap_tokens: int = 150
+    local_base_url: str | None = None
+    """An OpenAI-compatible endpoint (Ollama, vLLM) that serves the cheap route instead, if set."""
+    local_model: str | None = None
+    local_api_key: Secret | None = None
+    semantic_cache: bool = True
+    """Answer from earlier reviews that mean the same (needs QDRANT_URL)."""
+    cache_collection: str = "review-cache"
+    cache_threshold: float = 0.8
+    cache_ttl_s: float = 86_400.0
+    cache_max_entries: int = 10_000
     port: int = 8080
     api_key: Secret | None = None
     base_url: str | None = None
@@ -58,6 +85,9 @@ class Settings:
     qdrant_timeout_s: float = 2.0
     retrieval_top_k: int = 3
     llm_timeout_s: float = 30.0
+    """The whole LLM call, retries and the waits between them included."""
+    llm_attempt_timeout_s: float = 20.0
+    llm_max_retries: int = 2
     max_output_tokens: int = 1024
     max_text_chars: int = 8000
     simulated_latency_s: float = 0.15
@@ -69,6 +99,17 @@ class Settings:
         """Upper bound for a request body: worst-case JSON escaping of max_text_chars, plus slack."""
         return self.max_text_chars * 6 + 1024
 
+    @staticmethod
+    def _local_model_problems(base_url: str | None, model: str | None) -> list[str]:
+        if base_url is None:
+            return []
+        problems = []
+        if not base_url.startswith(("http://", "https://")):
+            problems.append(f"LLM_LOCAL_BASE_URL must start with http:// or https://, got {base_url!r}")
+        if model is None:
+            problems.append("LLM_LOCAL_MODEL is required when LLM_LOCAL_BASE_URL is set")
+        return problems
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read the environment; raise ConfigError listing every problem found."""
@@ -77,6 +118,15 @@ class Settings:
         def text(name: str, default: str | None = None) -> str | None:
             value = environ.get(name, "").strip()
             return value or default
+
+        def switch(name: str, default: bool) -> bool:
+            raw = text(name)
+            if raw is None:
+                return default
+            if raw.lower() not in SWITCH_VALUES:
+                problems.append(f"{name} must be on or off, got {raw!r}")
+                return default
+            return SWITCH_VALUES[raw.lower()]
 
         def number(name: str, default: T, convert: Callable[[str], T], low: T, high: T) -> T:
             raw = text(name)
@@ -118,6 +168,10 @@ class Settings:
         if qdrant_url is not None and not qdrant_url.startswith(("http://", "https://")):
             problems.append(f"QDRANT_URL must start with http:// or https://, got {qdrant_url!r}")
 
+        local_base_url, local_model = text("LLM_LOCAL_BASE_URL"), text("LLM_LOCAL_MODEL")
+        problems += cls._local_model_problems(local_base_url, local_model)
+        local_key = text("LLM_LOCAL_API_KEY")
+
         log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -127,6 +181,17 @@ class Settings:
             role=role or "",
             provider=provider,
             model=text("LLM_MODEL", DEFAULT_MODELS[provider]) or DEFAULT_MODELS[provider],
+            cheap_model=text("LLM_CHEAP_MODEL", CHEAP_MODELS[provider]) or CHEAP_MODELS[provider],
+            routing=switch("ROUTING", True),
+            routing_max_cheap_tokens=number("ROUTING_MAX_CHEAP_TOKENS", 150, int, 1, 1_000_000),
+            local_base_url=local_base_url,
+            local_model=local_model,
+            local_api_key=Secret(local_key) if local_key else None,
+            semantic_cache=switch("SEMANTIC_CACHE", True),
+            cache_collection=text("QDRANT_CACHE_COLLECTION", "review-cache") or "review-cache",
+            cache_threshold=number("CACHE_SIMILARITY_THRESHOLD", 0.8, float, 0.5, 1.0),
+            cache_ttl_s=number("CACHE_TTL_SECONDS", 86_400.0, float, 1.0, 30 * 86_400.0),
+            cache_max_entries=number("CACHE_MAX_ENTRIES", 10_000, int, 10, 10_000_000),
             port=number("PORT", 8080, int, 1, 65535),
             api_key=api_key,
             base_url=base_url,
@@ -135,6 +200,8 @@ class Settings:
             qdrant_timeout_s=number("QDRANT_TIMEOUT_SECONDS", 2.0, float, 0.1, 60.0),
             retrieval_top_k=number("RETRIEVAL_TOP_K", 3, int, 1, 20),
             llm_timeout_s=number("LLM_TIMEOUT_SECONDS", 30.0, float, 1.0, 600.0),
+            llm_attempt_timeout_s=number("LLM_ATTEMPT_TIMEOUT_SECONDS", 20.0, float, 1.0, 600.0),
+            llm_max_retries=number("LLM_MAX_RETRIES", 2, int, 0, 10),
             max_output_tokens=number("LLM_MAX_TOKENS", 1024, int, 16, 65536),
             max_text_chars=number("MAX_TEXT_CHARS", 8000, int, 100, 200_000),
             simulated_latency_s=number("SIMULATED_LATENCY_MS", 150, int, 0, 60_000) / 1000,

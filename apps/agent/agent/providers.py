@@ -3,22 +3,34 @@
 The real providers speak plain HTTP through httpx (no SDKs): one request shape, usage read back
 from the response, failures turned into ProviderError with a low-cardinality `error_type` for the
 `error.type` attribute. Tests inject an httpx transport, so no test touches the network.
+
+Transient failures are retried (RetryPolicy): 408, 409, 429, 5xx (529 included), timeouts and
+connection errors, with exponential backoff and jitter or the server's `retry-after`, all within
+one deadline for the whole call (LLM_TIMEOUT_SECONDS), so a retry never makes a call slower than
+a caller was promised.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import math
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry import trace
 
 from agent import __version__
+from agent import semconv as sc
 from agent.config import Secret, Settings
+from agent.guardrails import redact
+from agent.pricing import Usage
 from agent.roles import CODE_CRITIC
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -41,16 +53,98 @@ class ChatResult:
     output_tokens: int
     response_id: str | None = None
     finish_reason: str | None = None
+    retries: tuple[str, ...] = ()
+    """The error type of each failed attempt that was retried before this answer."""
+    cache_read_tokens: int = 0
+    """Of input_tokens, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of input_tokens, those written to the prompt cache (5-minute lifetime)."""
+    cache_write_1h_tokens: int = 0
+    """Of input_tokens, those written to the prompt cache with a 1-hour lifetime (Anthropic)."""
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            self.input_tokens,
+            self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+        )
 
 
 class ProviderError(Exception):
     """An LLM call failed; `error_type` is what dashboards group errors by."""
 
-    def __init__(self, message: str, *, error_type: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str,
+        status_code: int | None = None,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_type = error_type
         self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.retries: tuple[str, ...] = ()
+        """The error types of the earlier attempts, retried before this last failure."""
+        self.system: str | None = None
+        """The gen_ai.system of the provider that failed, once known."""
+
+
+# What the providers' own SDKs retry: request timeout, conflict (lock), rate limit and server errors
+# (529 is Anthropic's "overloaded").
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+# A retry-after longer than this is not a transient blip: fail now rather than hold the request.
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to `max_retries` more attempts; each waits the server's retry-after or a backoff.
+
+    The backoff doubles from `base_delay_s` up to `max_delay_s` and takes up to a quarter off at
+    random (jitter), so callers that failed together do not retry together. Each attempt gets at
+    most `attempt_timeout_s`, and never more than what is left of the call's deadline.
+    """
+
+    max_retries: int = 2
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    attempt_timeout_s: float = 20.0
+
+    def backoff(self, retry: int, rand: float) -> float:
+        """The wait before retry number `retry` (0 for the first), for `rand` in [0, 1)."""
+        return min(self.max_delay_s, self.base_delay_s * 2**retry) * (1 - 0.25 * rand)
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """`retry-after-ms` (OpenAI), else `retry-after` in seconds or as an HTTP date; None if absent."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            value = float(raw_ms) / 1000
+            return value if math.isfinite(value) and value >= 0 else None
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class LLMProvider(Protocol):
@@ -58,6 +152,7 @@ class LLMProvider(Protocol):
     """The `gen_ai.system` / `gen_ai.provider.name` value."""
     server_address: str | None
     server_port: int | None
+    # A provider may also set `free = True` (a local model): its calls cost nothing per token.
 
     async def chat(self, request: ChatRequest) -> ChatResult: ...
 
@@ -73,13 +168,21 @@ class SimulatedProvider:
     """Deterministic answers, token counts, latency and failures from a hash of the request.
 
     Free and offline, so the lab shows traffic, tokens, cost and errors without an API key. The
-    same model and text always give the same outcome, which makes it testable; about
-    `error_rate` of distinct texts fail, which gives error-rate panels something to show.
+    same model and text always give the same answer and latency, which makes it testable. About
+    `error_rate` of calls fail, which gives error-rate panels something to show: whether a text's
+    first call fails is fixed by its hash, and each repeat of it draws again (by the hash of the
+    text and the repeat's number), so popular texts that the traffic sends over and over fail at
+    the same rate as the rest instead of always or never.
     """
 
     system = "simulated"
     server_address: str | None = None
     server_port: int | None = None
+
+    # Two models, so routing shows offline: the large one is slower and (pricing.py) dearer, and
+    # its reviews list every finding where the small one's stop at three.
+    LATENCY_FACTOR = {"simulated-large": 3.0}
+    FINDINGS = {"simulated-large": 5}
 
     def __init__(
         self,
@@ -93,16 +196,29 @@ class SimulatedProvider:
         self.latency_s = latency_s
         self.error_rate = error_rate
         self._sleep = sleep
+        self._calls: dict[int, int] = {}
+        """Calls so far, by the request's digest (not its text: this must stay small)."""
 
-    def fails(self, model: str, user: str) -> bool:
-        """Whether this request is one of the deterministic failures."""
-        return (self._digest(model, user) >> 8) % 10_000 < self.error_rate * 10_000
+    # Repeats are counted for this many distinct texts at most (about 1 MB); then the count starts over.
+    MAX_COUNTED = 10_000
+
+    def fails(self, model: str, user: str, repeat: int = 0) -> bool:
+        """Whether the `repeat`-th repeat (0: the first call) of this request is a failure."""
+        return (self._digest(model, user, repeat) >> 8) % 10_000 < self.error_rate * 10_000
+
+    def latency(self, model: str, user: str) -> float:
+        """Between 1x and 2x the base (3x that for simulated-large), fixed per request."""
+        factor = self.LATENCY_FACTOR.get(model, 1.0)
+        return self.latency_s * factor * (1 + (self._digest(model, user) % 1000) / 1000)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         digest = self._digest(request.model, request.user)
-        # Latency between 1x and 2x the base, fixed per request.
-        await self._sleep(self.latency_s * (1 + (digest % 1000) / 1000))
-        if self.fails(request.model, request.user):
+        if len(self._calls) >= self.MAX_COUNTED and digest not in self._calls:
+            self._calls.clear()
+        repeat = self._calls.get(digest, 0)
+        self._calls[digest] = repeat + 1
+        await self._sleep(self.latency(request.model, request.user))
+        if self.fails(request.model, request.user, repeat):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
         text = self._review(request)
         return ChatResult(
@@ -118,8 +234,9 @@ class SimulatedProvider:
         return None
 
     @staticmethod
-    def _digest(model: str, user: str) -> int:
-        return int.from_bytes(hashlib.sha256(f"{model}\n{user}".encode()).digest()[:8], "big")
+    def _digest(model: str, user: str, repeat: int = 0) -> int:
+        salt = f"\n{repeat}" if repeat else ""
+        return int.from_bytes(hashlib.sha256(f"{model}\n{user}{salt}".encode()).digest()[:8], "big")
 
     def _review(self, request: ChatRequest) -> str:
         findings = _code_findings(request.user) if self.role == CODE_CRITIC else _prompt_findings(request.user)
@@ -127,7 +244,7 @@ class SimulatedProvider:
         count = len(findings)
         verdict = "looks good" if not count else f"needs work ({count} finding{'' if count == 1 else 's'})"
         lines = [f"Verdict: {verdict}."]
-        lines += [f"{n}. {finding}" for n, finding in enumerate(findings[:5], start=1)]
+        lines += [f"{n}. {finding}" for n, finding in enumerate(findings[: self.FINDINGS.get(request.model, 3)], 1)]
         if cited:
             lines.append(f"Guidelines considered: {', '.join(cited)}.")
         lines.append(f"(simulated review by {self.role}, model {request.model})")
@@ -184,7 +301,7 @@ def _redact(text: str, secret: Secret) -> str:
 
 
 class _HttpProvider:
-    """Shared HTTP plumbing: client, server address for telemetry, error mapping, redaction."""
+    """Shared HTTP plumbing: client, retries, server address for telemetry, error mapping, redaction."""
 
     system: str
 
@@ -194,9 +311,16 @@ class _HttpProvider:
         *,
         base_url: str,
         timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api_key = api_key
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self._sleep, self._rand, self._clock = sleep, rand, clock
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout_s,
@@ -213,11 +337,58 @@ class _HttpProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _post(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    async def _post(
+        self, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The response's JSON and the error types of the attempts retried before it.
+
+        Every attempt, and every wait between two, fits in one deadline of `timeout_s`; a retry
+        that could not start before it is not made. Each retry is an event on the current span.
+        """
+        deadline = self._clock() + self.timeout_s
+        retried: list[str] = []
+        while True:
+            remaining = deadline - self._clock()
+            try:
+                async with asyncio.timeout(max(0.0, min(remaining, self.retry.attempt_timeout_s))):
+                    return await self._attempt(path, payload, headers), tuple(retried)
+            except TimeoutError:
+                error = ProviderError(f"{self.system} request timed out", error_type="timeout", retryable=True)
+            except ProviderError as exc:
+                error = exc
+            delay = (
+                error.retry_after_s
+                if error.retry_after_s is not None
+                else self.retry.backoff(len(retried), self._rand())
+            )
+            if (
+                not error.retryable
+                or len(retried) >= self.retry.max_retries
+                or delay > MAX_RETRY_AFTER_S
+                or self._clock() + delay >= deadline
+            ):
+                error.retries = tuple(retried)
+                raise error
+            retried.append(error.error_type)
+            trace.get_current_span().add_event(
+                sc.EVENT_LLM_RETRY,
+                {
+                    sc.AGENT_RETRY_ATTEMPT: len(retried),
+                    sc.ERROR_TYPE: error.error_type,
+                    sc.AGENT_RETRY_DELAY: round(delay, 3),
+                },
+            )
+            await self._sleep(delay)
+
+    async def _attempt(self, path: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         try:
             response = await self._client.post(path, json=payload, headers=headers)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"{self.system} request timed out", error_type="timeout") from exc
+            raise ProviderError(f"{self.system} request timed out", error_type="timeout", retryable=True) from exc
+        except httpx.TransportError as exc:  # connection refused or reset, protocol errors: transient
+            raise ProviderError(
+                f"{self.system} request failed: {type(exc).__name__}", error_type=type(exc).__name__, retryable=True
+            ) from exc
         except httpx.HTTPError as exc:
             raise ProviderError(
                 f"{self.system} request failed: {type(exc).__name__}", error_type=type(exc).__name__
@@ -242,11 +413,20 @@ class _HttpProvider:
         if isinstance(error, dict):
             error_type = str(error.get("type") or error.get("code") or error_type)
             message = str(error.get("message") or "")
-        message = _redact(message, self._api_key)[:300]
+        # An error message may quote the request: no key, no PII goes into logs and spans.
+        message = redact(_redact(message, self._api_key)).text[:300]
+        status = response.status_code
+        # Both providers may say outright whether a retry can help; otherwise the status decides.
+        should_retry = response.headers.get("x-should-retry", "").lower()
+        retryable = should_retry == "true" or (
+            should_retry != "false" and (status in RETRYABLE_STATUS or status >= 500)
+        )
         return ProviderError(
-            f"{self.system} returned HTTP {response.status_code}: {message}".rstrip(": "),
+            f"{self.system} returned HTTP {status}: {message}".rstrip(": "),
             error_type=error_type,
-            status_code=response.status_code,
+            status_code=status,
+            retryable=retryable,
+            retry_after_s=retry_after_seconds(response.headers) if retryable else None,
         )
 
 
@@ -254,7 +434,22 @@ def _usage(data: dict[str, Any], *keys: str) -> int:
     usage = data.get("usage")
     if not isinstance(usage, dict):
         raise ProviderError("response has no usage", error_type="invalid_response")
-    return sum(int(usage.get(key) or 0) for key in keys)
+    return sum(_count(usage.get(key)) for key in keys)
+
+
+def _count(value: object) -> int:
+    """A token count from JSON: a non-negative int, anything else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _anthropic_cache_writes(usage: dict[str, Any]) -> tuple[int, int]:
+    """(5-minute, 1-hour) cache writes; without the `cache_creation` breakdown all are 5-minute."""
+    total = _count(usage.get("cache_creation_input_tokens"))
+    breakdown = usage.get("cache_creation")
+    if isinstance(breakdown, dict):
+        one_hour = min(total, _count(breakdown.get("ephemeral_1h_input_tokens")))
+        return total - one_hour, one_hour
+    return total, 0
 
 
 class AnthropicProvider(_HttpProvider):
@@ -263,7 +458,7 @@ class AnthropicProvider(_HttpProvider):
     system = "anthropic"
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        data = await self._post(
+        data, retries = await self._post(
             "/v1/messages",
             {
                 "model": request.model,
@@ -276,6 +471,8 @@ class AnthropicProvider(_HttpProvider):
         content = data.get("content")
         if not isinstance(content, list):
             raise ProviderError("anthropic response has no content", error_type="invalid_response")
+        _usage(data)  # a usage block is required
+        writes_5m, writes_1h = _anthropic_cache_writes(data["usage"])
         return ChatResult(
             text="".join(
                 str(block.get("text", ""))
@@ -288,6 +485,10 @@ class AnthropicProvider(_HttpProvider):
             output_tokens=_usage(data, "output_tokens"),
             response_id=data.get("id"),
             finish_reason=data.get("stop_reason"),
+            retries=retries,
+            cache_read_tokens=_count(data["usage"].get("cache_read_input_tokens")),
+            cache_write_tokens=writes_5m,
+            cache_write_1h_tokens=writes_1h,
         )
 
 
@@ -297,7 +498,7 @@ class OpenAIProvider(_HttpProvider):
     system = "openai"
 
     async def chat(self, request: ChatRequest) -> ChatResult:
-        data = await self._post(
+        data, retries = await self._post(
             "/chat/completions",
             {
                 "model": request.model,
@@ -314,14 +515,40 @@ class OpenAIProvider(_HttpProvider):
         if not isinstance(choices, list) or not choices:
             raise ProviderError("openai response has no choices", error_type="invalid_response")
         choice = choices[0]
+        input_tokens = _usage(data, "prompt_tokens")
+        details = data["usage"].get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
         return ChatResult(
             text=str((choice.get("message") or {}).get("content") or ""),
             model=str(data.get("model") or request.model),
-            input_tokens=_usage(data, "prompt_tokens"),
+            input_tokens=input_tokens,
             output_tokens=_usage(data, "completion_tokens"),
             response_id=data.get("id"),
             finish_reason=choice.get("finish_reason"),
+            retries=retries,
+            # prompt_tokens includes the cached ones, which are billed at the cached-input rate.
+            cache_read_tokens=min(input_tokens, _count(details.get("cached_tokens"))),
         )
+
+
+class LocalProvider(OpenAIProvider):
+    """A local model behind an OpenAI-compatible endpoint (Ollama, vLLM): no per-token cost."""
+
+    system = "local"
+    free = True
+
+
+def make_local_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> LLMProvider | None:
+    """The cheap route's local model when LLM_LOCAL_BASE_URL is set, else None."""
+    if not settings.local_base_url:
+        return None
+    return LocalProvider(
+        settings.local_api_key or Secret("local"),
+        base_url=settings.local_base_url,
+        timeout_s=settings.llm_timeout_s,
+        retry=RetryPolicy(max_retries=settings.llm_max_retries, attempt_timeout_s=settings.llm_attempt_timeout_s),
+        transport=transport,
+    )
 
 
 def make_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> LLMProvider:
@@ -333,4 +560,10 @@ def make_provider(settings: Settings, transport: httpx.AsyncBaseTransport | None
     if settings.api_key is None or settings.base_url is None:
         raise ValueError(f"provider {settings.provider} needs an API key and a base URL")
     cls = AnthropicProvider if settings.provider == "anthropic" else OpenAIProvider
-    return cls(settings.api_key, base_url=settings.base_url, timeout_s=settings.llm_timeout_s, transport=transport)
+    return cls(
+        settings.api_key,
+        base_url=settings.base_url,
+        timeout_s=settings.llm_timeout_s,
+        retry=RetryPolicy(max_retries=settings.llm_max_retries, attempt_timeout_s=settings.llm_attempt_timeout_s),
+        transport=transport,
+    )

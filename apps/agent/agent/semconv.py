@@ -4,7 +4,7 @@ Names follow the OpenTelemetry GenAI semantic conventions (metrics `gen_ai.clien
 `chat {model}`, attributes `gen_ai.*`); names of our own are under `agent.`. Alloy converts
 metrics to Prometheus with otelcol.exporter.prometheus (add_metric_suffixes on, the default):
 dots become underscores, a unit in braces is dropped, `s` becomes `_seconds`, a monotonic sum
-gets `_total` and a histogram `_bucket`/`_sum`/`_count`. PROMETHEUS_NAMES spells the results out.
+gets `_total` and a histogram `_bucket`/`_sum`/`_count`. METRICS spells the results out.
 """
 
 from __future__ import annotations
@@ -17,25 +17,55 @@ INSTRUMENTATION_SCOPE = "llm-infra-lab.agent"
 GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
 GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
 AGENT_LLM_COST = "agent.llm.cost"
+AGENT_LLM_RETRIES = "agent.llm.retries"
+AGENT_LLM_COST_BASELINE = "agent.llm.cost.baseline"
+AGENT_ROUTE_REQUESTS = "agent.route.requests"
 AGENT_RETRIEVAL_DURATION = "agent.retrieval.duration"
+AGENT_CACHE_LOOKUPS = "agent.cache.lookups"
+AGENT_CACHE_LOOKUP_DURATION = "agent.cache.lookup.duration"
+AGENT_CACHE_TOKENS_AVOIDED = "agent.cache.tokens.avoided"
+AGENT_CACHE_COST_AVOIDED = "agent.cache.cost.avoided"
+AGENT_GUARDRAIL_CHECKS = "agent.guardrail.checks"
+AGENT_GUARDRAIL_REDACTIONS = "agent.guardrail.redactions"
 
 UNIT_TOKEN = "{token}"
 UNIT_SECONDS = "s"
 UNIT_USD = "{USD}"
+UNIT_RETRY = "{retry}"
+UNIT_REQUEST = "{request}"
+UNIT_LOOKUP = "{lookup}"
+UNIT_CHECK = "{check}"
+UNIT_REDACTION = "{redaction}"
 
 # Bucket boundaries the GenAI conventions recommend for the two gen_ai.client histograms.
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 OPERATION_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 # A vector search on a small collection takes milliseconds; a dead Qdrant takes its timeout.
 RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A cache lookup embeds the text (well under a millisecond) and queries Qdrant.
+CACHE_LOOKUP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-# Series names in Mimir after Alloy's OTLP -> Prometheus conversion.
-PROMETHEUS_NAMES = {
-    GEN_AI_CLIENT_TOKEN_USAGE: "gen_ai_client_token_usage",  # _bucket, _sum, _count
-    GEN_AI_CLIENT_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",  # _bucket, _sum, _count
-    AGENT_LLM_COST: "agent_llm_cost_total",
-    AGENT_RETRIEVAL_DURATION: "agent_retrieval_duration_seconds",  # _bucket, _sum, _count
+COUNTER = "counter"
+HISTOGRAM = "histogram"
+
+# Every instrument: (kind, unit, series name in Mimir after Alloy's OTLP -> Prometheus conversion;
+# a histogram's series are that name with _bucket, _sum and _count).
+METRICS: dict[str, tuple[str, str, str]] = {
+    GEN_AI_CLIENT_TOKEN_USAGE: (HISTOGRAM, UNIT_TOKEN, "gen_ai_client_token_usage"),
+    GEN_AI_CLIENT_OPERATION_DURATION: (HISTOGRAM, UNIT_SECONDS, "gen_ai_client_operation_duration_seconds"),
+    AGENT_LLM_COST: (COUNTER, UNIT_USD, "agent_llm_cost_total"),
+    AGENT_LLM_RETRIES: (COUNTER, UNIT_RETRY, "agent_llm_retries_total"),
+    AGENT_LLM_COST_BASELINE: (COUNTER, UNIT_USD, "agent_llm_cost_baseline_total"),
+    AGENT_ROUTE_REQUESTS: (COUNTER, UNIT_REQUEST, "agent_route_requests_total"),
+    AGENT_RETRIEVAL_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_retrieval_duration_seconds"),
+    AGENT_CACHE_LOOKUPS: (COUNTER, UNIT_LOOKUP, "agent_cache_lookups_total"),
+    AGENT_CACHE_LOOKUP_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_cache_lookup_duration_seconds"),
+    AGENT_CACHE_TOKENS_AVOIDED: (COUNTER, UNIT_TOKEN, "agent_cache_tokens_avoided_total"),
+    AGENT_CACHE_COST_AVOIDED: (COUNTER, UNIT_USD, "agent_cache_cost_avoided_total"),
+    AGENT_GUARDRAIL_CHECKS: (COUNTER, UNIT_CHECK, "agent_guardrail_checks_total"),
+    AGENT_GUARDRAIL_REDACTIONS: (COUNTER, UNIT_REDACTION, "agent_guardrail_redactions_total"),
 }
+PROMETHEUS_NAMES = {name: prometheus for name, (_, _, prometheus) in METRICS.items()}
 
 # --- attributes ---------------------------------------------------------------------------
 GEN_AI_SYSTEM = "gen_ai.system"
@@ -50,6 +80,9 @@ GEN_AI_RESPONSE_ID = "gen_ai.response.id"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+# Of gen_ai.usage.input_tokens, those read from / written to the provider's prompt cache.
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 ERROR_TYPE = "error.type"
 SERVER_ADDRESS = "server.address"
@@ -59,9 +92,38 @@ DB_COLLECTION_NAME = "db.collection.name"
 DB_OPERATION_NAME = "db.operation.name"
 
 AGENT_NAME = "agent.name"
+AGENT_ROUTE = "agent.route"
+AGENT_ROUTE_REASON = "agent.route.reason"
 AGENT_RETRIEVAL_OUTCOME = "agent.retrieval.outcome"
 AGENT_RETRIEVAL_TOP_K = "agent.retrieval.top_k"
 AGENT_RETRIEVAL_GUIDELINE_IDS = "agent.retrieval.guideline_ids"
+AGENT_RETRY_ATTEMPT = "agent.retry.attempt"
+AGENT_RETRY_DELAY = "agent.retry.delay"
+"""Seconds waited before the retry."""
+
+AGENT_CACHE_OUTCOME = "agent.cache.outcome"
+AGENT_CACHE_SIMILARITY = "agent.cache.similarity"
+"""On the lookup span: the best candidate's similarity (a hit's, or the closest miss's)."""
+AGENT_CACHE_THRESHOLD = "agent.cache.threshold"
+AGENT_GUARDRAIL_STAGE = "agent.guardrail.stage"
+AGENT_GUARDRAIL_CHECK = "agent.guardrail.check"
+AGENT_GUARDRAIL_OUTCOME = "agent.guardrail.outcome"
+AGENT_GUARDRAIL_PII_TYPE = "agent.guardrail.pii_type"
+# On the server span and in the guardrail log events (lists of low-cardinality ids, never the text).
+AGENT_GUARDRAIL_PII_TYPES = "agent.guardrail.pii_types"
+AGENT_GUARDRAIL_REDACTED_COUNT = "agent.guardrail.redacted_count"
+AGENT_GUARDRAIL_RULES = "agent.guardrail.rules"
+
+# --- span events --------------------------------------------------------------------------
+EVENT_LLM_RETRY = "agent.llm.retry"
+"""On the chat span, once per retry: agent.retry.attempt, error.type, agent.retry.delay."""
+
+# --- log events (the OpenTelemetry log record's event name, set through this `extra` key) ---
+OTEL_EVENT_NAME = "otel.event.name"
+EVENT_PII_REDACTED = "agent.guardrail.pii_redacted"
+"""INFO: agent.name, agent.guardrail.stage, agent.guardrail.pii_types, agent.guardrail.redacted_count."""
+EVENT_INJECTION_SUSPECTED = "agent.guardrail.injection_suspected"
+"""WARNING: agent.name, agent.guardrail.rules."""
 
 # --- values -------------------------------------------------------------------------------
 OPERATION_CHAT = "chat"
@@ -70,8 +132,21 @@ TOKEN_TYPE_OUTPUT = "output"
 RETRIEVAL_HIT = "hit"  # at least one guideline came back
 RETRIEVAL_EMPTY = "empty"  # Qdrant answered with nothing for this role
 RETRIEVAL_ERROR = "error"  # Qdrant unreachable or failing; the review goes on without context
+CACHE_HIT = "hit"
+CACHE_MISS = "miss"
+CACHE_ERROR = "error"  # Qdrant failing: answered as a miss
+CACHE_DISABLED = "disabled"  # no lookup: SEMANTIC_CACHE=off, no QDRANT_URL or no embedding model
+RETRIEVAL_SKIPPED = "skipped"  # answered from the cache: no retrieval
+GUARDRAIL_STAGE_INPUT = "input"
+GUARDRAIL_STAGE_OUTPUT = "output"
+GUARDRAIL_CHECK_PII = "pii"
+GUARDRAIL_CHECK_INJECTION = "injection"
+GUARDRAIL_PASS = "pass"
+GUARDRAIL_REDACTED = "redacted"  # PII found and replaced
+GUARDRAIL_FLAGGED = "flagged"  # an injection rule matched
 DB_SYSTEM_QDRANT = "qdrant"
 DB_OPERATION_QUERY_POINTS = "query_points"
+DB_OPERATION_UPSERT = "upsert"
 
 
 def chat_span_name(model: str) -> str:
@@ -81,6 +156,14 @@ def chat_span_name(model: str) -> str:
 
 def retrieval_span_name(collection: str) -> str:
     return f"retrieval {collection}"
+
+
+def cache_lookup_span_name(collection: str) -> str:
+    return f"cache lookup {collection}"
+
+
+def cache_store_span_name(collection: str) -> str:
+    return f"cache store {collection}"
 
 
 def prometheus_label(attribute: str) -> str:

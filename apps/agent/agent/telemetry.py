@@ -176,6 +176,53 @@ class AgentMetrics:
             unit=sc.UNIT_USD,
             description="Cost of LLM calls in US dollars, from token counts and the price table.",
         )
+        self.baseline_cost = meter.create_counter(
+            sc.AGENT_LLM_COST_BASELINE,
+            unit=sc.UNIT_USD,
+            description="What the same reviews would have cost on the strong model with no semantic cache.",
+        )
+        self.route_requests = meter.create_counter(
+            sc.AGENT_ROUTE_REQUESTS,
+            unit=sc.UNIT_REQUEST,
+            description="Reviews by the route the router chose (cheap, strong) and why.",
+        )
+        self.retries = meter.create_counter(
+            sc.AGENT_LLM_RETRIES,
+            unit=sc.UNIT_RETRY,
+            description="LLM call attempts that failed and were retried, by the error type of the failed attempt.",
+        )
+        self.cache_lookups = meter.create_counter(
+            sc.AGENT_CACHE_LOOKUPS,
+            unit=sc.UNIT_LOOKUP,
+            description="Semantic cache lookups by outcome (hit, miss, error).",
+        )
+        self.cache_lookup_duration = meter.create_histogram(
+            sc.AGENT_CACHE_LOOKUP_DURATION,
+            unit=sc.UNIT_SECONDS,
+            description="Duration of a semantic cache lookup (embedding, Qdrant query, comparison), by outcome.",
+            explicit_bucket_boundaries_advisory=sc.CACHE_LOOKUP_BUCKETS,
+        )
+        self.cache_tokens_avoided = meter.create_counter(
+            sc.AGENT_CACHE_TOKENS_AVOIDED,
+            unit=sc.UNIT_TOKEN,
+            description="Tokens of the LLM calls that cache hits made unnecessary.",
+        )
+        self.cache_cost_avoided = meter.create_counter(
+            sc.AGENT_CACHE_COST_AVOIDED,
+            unit=sc.UNIT_USD,
+            description="Dollars of the LLM calls that cache hits made unnecessary; cost without the cache = "
+            "agent.llm.cost + this.",
+        )
+        self.guardrail_checks = meter.create_counter(
+            sc.AGENT_GUARDRAIL_CHECKS,
+            unit=sc.UNIT_CHECK,
+            description="Guardrail checks by stage (input, output), check (pii, injection) and outcome.",
+        )
+        self.guardrail_redactions = meter.create_counter(
+            sc.AGENT_GUARDRAIL_REDACTIONS,
+            unit=sc.UNIT_REDACTION,
+            description="PII items redacted, by stage and PII type.",
+        )
         self.retrieval_duration = meter.create_histogram(
             sc.AGENT_RETRIEVAL_DURATION,
             unit=sc.UNIT_SECONDS,
@@ -184,14 +231,21 @@ class AgentMetrics:
         )
 
     @staticmethod
-    def _base(agent: str, system: str, request_model: str) -> dict[str, str]:
-        return {
+    def _base(
+        agent: str, system: str, request_model: str, server_address: str | None, server_port: int | None
+    ) -> dict[str, str | int]:
+        base: dict[str, str | int] = {
             sc.GEN_AI_SYSTEM: system,
             sc.GEN_AI_PROVIDER_NAME: system,
             sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
             sc.GEN_AI_REQUEST_MODEL: request_model,
             sc.AGENT_NAME: agent,
         }
+        if server_address:
+            base[sc.SERVER_ADDRESS] = server_address
+            if server_port:
+                base[sc.SERVER_PORT] = server_port
+        return base
 
     def record_chat(
         self,
@@ -200,29 +254,113 @@ class AgentMetrics:
         system: str,
         request_model: str,
         duration_s: float,
+        route: str | None = None,
         error_type: str | None = None,
         response_model: str | None = None,
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cost_usd: float | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        retries: tuple[str, ...] = (),
     ) -> None:
-        """One LLM call: always its duration; tokens and cost only when the call returned usage."""
-        base = self._base(agent, system, request_model)
-        self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else base)
-        tokens = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
+        """One LLM call: always its duration; tokens and cost only when the call returned usage.
+
+        gen_ai.response.model, server.address and server.port are on both gen_ai histograms when
+        known (the conventions recommend them); `retries` counts each retried attempt.
+        """
+        base = self._base(agent, system, request_model, server_address, server_port)
+        if route:
+            base[sc.AGENT_ROUTE] = route
+        answered = {**base, sc.GEN_AI_RESPONSE_MODEL: response_model} if response_model else dict(base)
+        self.operation_duration.record(duration_s, {**base, sc.ERROR_TYPE: error_type} if error_type else answered)
         if input_tokens is not None:
-            self.token_usage.record(input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            self.token_usage.record(input_tokens, {**answered, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
         if output_tokens is not None:
-            self.token_usage.record(output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+            self.token_usage.record(output_tokens, {**answered, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
         if cost_usd:
-            self.cost.add(
-                cost_usd,
+            self.cost.add(cost_usd, self._cost_attributes(agent, system, request_model, route))
+        for retried in retries:
+            self.retries.add(
+                1,
                 {
                     sc.GEN_AI_SYSTEM: system,
                     sc.GEN_AI_PROVIDER_NAME: system,
                     sc.GEN_AI_REQUEST_MODEL: request_model,
                     sc.AGENT_NAME: agent,
+                    sc.ERROR_TYPE: retried,
                 },
+            )
+
+    @staticmethod
+    def _cost_attributes(agent: str, system: str, model: str, route: str | None) -> dict[str, str]:
+        attributes = {
+            sc.GEN_AI_SYSTEM: system,
+            sc.GEN_AI_PROVIDER_NAME: system,
+            sc.GEN_AI_REQUEST_MODEL: model,
+            sc.AGENT_NAME: agent,
+        }
+        if route:
+            attributes[sc.AGENT_ROUTE] = route
+        return attributes
+
+    def record_baseline_cost(self, *, agent: str, system: str, model: str, route: str, cache: str, cost: float) -> None:
+        """`cost`: the strong model's (`model`) price for a review that took `route`, cache outcome `cache`."""
+        if cost:
+            self.baseline_cost.add(
+                cost, {**self._cost_attributes(agent, system, model, route), sc.AGENT_CACHE_OUTCOME: cache}
+            )
+
+    def record_cache_lookup(self, *, agent: str, model: str, outcome: str, duration_s: float) -> None:
+        self.cache_lookups.add(
+            1, {sc.AGENT_NAME: agent, sc.GEN_AI_REQUEST_MODEL: model, sc.AGENT_CACHE_OUTCOME: outcome}
+        )
+        self.cache_lookup_duration.record(duration_s, {sc.AGENT_NAME: agent, sc.AGENT_CACHE_OUTCOME: outcome})
+
+    def record_cache_hit(
+        self,
+        *,
+        agent: str,
+        system: str,
+        model: str,
+        route: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None,
+    ) -> None:
+        """What a hit saved: the tokens and dollars of the call it answered for."""
+        tokens = {sc.AGENT_NAME: agent, sc.GEN_AI_REQUEST_MODEL: model}
+        self.cache_tokens_avoided.add(input_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+        self.cache_tokens_avoided.add(output_tokens, {**tokens, sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if cost_usd:
+            self.cache_cost_avoided.add(cost_usd, self._cost_attributes(agent, system, model, route))
+
+    def record_route(self, *, agent: str, route: str, reason: str, model: str) -> None:
+        self.route_requests.add(
+            1,
+            {
+                sc.AGENT_NAME: agent,
+                sc.AGENT_ROUTE: route,
+                sc.AGENT_ROUTE_REASON: reason,
+                sc.GEN_AI_REQUEST_MODEL: model,
+            },
+        )
+
+    def record_guardrail(self, *, agent: str, stage: str, check: str, outcome: str) -> None:
+        self.guardrail_checks.add(
+            1,
+            {
+                sc.AGENT_NAME: agent,
+                sc.AGENT_GUARDRAIL_STAGE: stage,
+                sc.AGENT_GUARDRAIL_CHECK: check,
+                sc.AGENT_GUARDRAIL_OUTCOME: outcome,
+            },
+        )
+
+    def record_redactions(self, *, agent: str, stage: str, counts: Mapping[str, int]) -> None:
+        for pii_type, count in counts.items():
+            self.guardrail_redactions.add(
+                count, {sc.AGENT_NAME: agent, sc.AGENT_GUARDRAIL_STAGE: stage, sc.AGENT_GUARDRAIL_PII_TYPE: pii_type}
             )
 
     def record_retrieval(self, *, agent: str, duration_s: float, outcome: str) -> None:

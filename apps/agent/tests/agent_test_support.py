@@ -85,9 +85,14 @@ def client_for(
     *,
     qdrant: QdrantClient | None = None,
     provider: LLMProvider | None = None,
+    local_provider: LLMProvider | None = None,
 ) -> TestClient:
     """A TestClient over the app; use it as a context manager so startup (seeding) runs."""
-    return TestClient(create_app(settings, telemetry=captured.telemetry, provider=provider, qdrant=qdrant))
+    return TestClient(
+        create_app(
+            settings, telemetry=captured.telemetry, provider=provider, qdrant=qdrant, local_provider=local_provider
+        )
+    )
 
 
 def passing_text(role: str, base: str) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 import pytest
+from opentelemetry.trace import StatusCode
 from qdrant_client import QdrantClient
 
+from agent.app import create_app
 from agent.pricing import price_for
 from agent.providers import ChatRequest, ChatResult, SimulatedProvider
 from agent_test_support import (
@@ -41,8 +47,11 @@ def test_healthz_is_cheap_and_describes_the_agent(captured: Captured, memory_qdr
         "status": "ok",
         "agent": "code-critic",
         "provider": "exploding",
-        "model": "simulated-small",
+        "model": "simulated-large",
+        "cheap_model": "simulated-small",
+        "routing": "on",
         "retrieval": "ready",
+        "cache": "ready",
         "version": "0.1.0",
     }
     assert not [s for s in captured.finished_spans() if "healthz" in s.name], "health checks are not traced"
@@ -72,15 +81,26 @@ def test_review_answers_for_each_role(
     assert len(body["trace_id"]) == 32
 
 
-def test_the_same_text_gets_the_same_review(captured: Captured, memory_qdrant: QdrantClient) -> None:
+@pytest.mark.parametrize("semantic_cache", [False, True])
+def test_the_same_text_gets_the_same_review(
+    captured: Captured, memory_qdrant: QdrantClient, semantic_cache: bool
+) -> None:
     text = passing_text("code-critic", CODE)
-    with client_for(make_settings("code-critic"), captured, qdrant=memory_qdrant) as client:
+    settings = make_settings("code-critic", semantic_cache=semantic_cache)
+    with client_for(settings, captured, qdrant=memory_qdrant) as client:
         first, second = (client.post("/review", json={"text": text}).json() for _ in range(2))
         other = client.post("/review", json={"text": passing_text("code-critic", "x = 1")}).json()
-    fields = ("review", "model", "input_tokens", "output_tokens", "cost_usd", "guideline_ids")
+    fields = ("review", "model", "guideline_ids")
     assert {f: first[f] for f in fields} == {f: second[f] for f in fields}
     assert first["trace_id"] != second["trace_id"]
     assert other["review"] != first["review"]
+    if semantic_cache:
+        assert (first["cache"], second["cache"], other["cache"]) == ("miss", "hit", "miss")
+        assert (second["input_tokens"], second["output_tokens"], second["cost_usd"]) == (0, 0, 0.0)
+        assert second["cost_avoided_usd"] == pytest.approx(first["cost_usd"])
+    else:
+        assert (first["cache"], second["cache"]) == ("disabled", "disabled")
+        assert (first["input_tokens"], first["cost_usd"]) == (second["input_tokens"], second["cost_usd"])
 
 
 def test_the_code_critic_finds_what_the_guidelines_describe(captured: Captured, memory_qdrant: QdrantClient) -> None:
@@ -158,3 +178,89 @@ def test_without_qdrant_url_retrieval_is_disabled(captured: Captured) -> None:
     assert health["retrieval"] == "disabled"
     assert (body["retrieval"], body["guideline_ids"]) == ("disabled", [])
     assert not [s for s in captured.finished_spans() if s.name.startswith("retrieval")]
+
+
+MALFORMED_BODIES = {
+    "invalid UTF-8": b'{"text": "caf\xe9 \xff"}',
+    "UTF-16 with BOM": '{"text": "hello"}'.encode("utf-16"),
+    "UTF-16 without BOM": '{"text": "hello"}'.encode("utf-16-le"),
+    "NaN": b'{"text": NaN}',
+    "Infinity": b'{"text": Infinity}',
+    "-Infinity": b'{"text": -Infinity}',
+    "1e999": b'{"text": 1e999}',
+    "NaN in an unknown field": b'{"text": "ok", "x": NaN}',
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
+def test_malformed_bodies_answer_422_without_echoing_them(captured: Captured, body: bytes) -> None:
+    with client_for(make_settings(), captured, provider=ExplodingProvider()) as client:
+        response = client.post("/review", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert errors and all(set(error) <= {"type", "loc", "msg"} for error in errors), "no input echoed back"
+    assert captured.span("POST /review").status.status_code != StatusCode.ERROR
+    assert not [r for r in captured.log_records() if r.log_record.severity_text == "ERROR"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("application/json; charset=utf-8", 200),
+        ("Application/JSON", 200),
+        ("application/vnd.review+json", 200),
+        (None, 200),
+    ],
+)
+def test_only_json_bodies_are_accepted(captured: Captured, content_type: str | None, status: int) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    with client_for(make_settings(), captured) as client:
+        body = json.dumps({"text": passing_text("prompt-reviewer", PROMPT)}).encode()
+        response = client.post("/review", content=body, headers=headers)
+    assert response.status_code == status, response.text
+
+
+def test_head_healthz_answers_like_get(captured: Captured) -> None:
+    with client_for(make_settings(), captured, provider=ExplodingProvider()) as client:
+        response = client.head("/healthz")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_a_client_that_disconnects_mid_body_is_not_an_error(captured: Captured) -> None:
+    """The ASGI server reports the disconnect while the body is read: 499, logged at INFO."""
+    app = create_app(make_settings(), telemetry=captured.telemetry, provider=ExplodingProvider())
+    messages = iter(
+        [{"type": "http.request", "body": b'{"text": "hel', "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/review",
+        "raw_path": b"/review",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"agent"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8080),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 499
+    assert captured.span("POST /review").status.status_code != StatusCode.ERROR
+    records = [r.log_record for r in captured.log_records()]
+    assert not [r for r in records if r.severity_text == "ERROR"]
+    assert any(str(r.body).startswith("client disconnected") and r.severity_text == "INFO" for r in records)

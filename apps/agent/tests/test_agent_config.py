@@ -6,14 +6,14 @@ import pytest
 
 from agent.__main__ import main
 from agent.config import ConfigError, Secret, Settings
-from agent.pricing import DEFAULT_MODELS, price_for
+from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS, price_for
 
 
 def test_role_alone_gives_the_documented_defaults() -> None:
     settings = Settings.from_env({"AGENT_ROLE": "code-critic"})
     assert settings.role == "code-critic"
     assert settings.provider == "simulated"
-    assert settings.model == "simulated-small"
+    assert (settings.model, settings.cheap_model, settings.routing) == ("simulated-large", "simulated-small", True)
     assert settings.port == 8080
     assert settings.qdrant_url is None
     assert settings.qdrant_collection == "review-guidelines"
@@ -53,7 +53,8 @@ def test_each_provider_has_a_priced_default_model(provider: str) -> None:
         {"AGENT_ROLE": "prompt-reviewer", "LLM_PROVIDER": provider, "OPENAI_API_KEY": "k"} | {"ANTHROPIC_API_KEY": "k"}
     )
     assert settings.model == DEFAULT_MODELS[provider]
-    assert price_for(settings.model) is not None
+    assert settings.cheap_model == CHEAP_MODELS[provider]
+    assert price_for(settings.model) is not None and price_for(settings.cheap_model) is not None
 
 
 def test_real_provider_settings_read_the_key_model_and_base_url() -> None:

@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 from agent.config import Secret, Settings
+from agent.pricing import cost_usd, usage_cost_usd
 from agent.providers import (
     AnthropicProvider,
     ChatRequest,
     OpenAIProvider,
     ProviderError,
+    RetryPolicy,
     SimulatedProvider,
     estimate_tokens,
     make_provider,
@@ -56,12 +58,16 @@ def recording(status: int, body: object, seen: list[httpx.Request]) -> httpx.Moc
     return httpx.MockTransport(handler)
 
 
+# These tests are about one attempt: what is sent and how answers map; retries have their own tests.
+NO_RETRY = RetryPolicy(max_retries=0)
+
+
 def anthropic(transport: httpx.MockTransport, base_url: str = "https://api.anthropic.com") -> AnthropicProvider:
-    return AnthropicProvider(Secret(KEY), base_url=base_url, transport=transport)
+    return AnthropicProvider(Secret(KEY), base_url=base_url, transport=transport, retry=NO_RETRY)
 
 
 def openai(transport: httpx.MockTransport) -> OpenAIProvider:
-    return OpenAIProvider(Secret(KEY), base_url="https://api.openai.com/v1", transport=transport)
+    return OpenAIProvider(Secret(KEY), base_url="https://api.openai.com/v1", transport=transport, retry=NO_RETRY)
 
 
 def test_anthropic_request_shape_and_usage() -> None:
@@ -215,7 +221,8 @@ def test_the_api_key_never_reaches_logs_spans_or_responses(
         refused = client.post("/review", json={"text": "Summarize that."})
     assert (ok.status_code, refused.status_code) == (200, 502)
     assert refused.json()["error_type"] == "authentication_error"
-    assert ok.json()["cost_usd"] == pytest.approx((125 * 0.10 + 45 * 0.50) / 1_000_000)
+    # 120 uncached input tokens, 5 read from the prompt cache at a tenth of the input price.
+    assert ok.json()["cost_usd"] == pytest.approx((120 * 0.10 + 5 * 0.01 + 45 * 0.50) / 1_000_000)
 
     exported = " ".join(
         f"{record.log_record.body!r} {dict(record.log_record.attributes or {})}" for record in captured.log_records()
@@ -249,3 +256,84 @@ def test_simulated_outcomes_are_deterministic_and_free_of_io() -> None:
 def test_the_simulated_error_rate_is_configurable(rate: float, expected: int) -> None:
     provider = SimulatedProvider("prompt-reviewer", error_rate=rate)
     assert sum(provider.fails("simulated-small", f"text {n}") for n in range(200)) == expected
+
+
+ANTHROPIC_CACHED = ANTHROPIC_OK | {
+    "model": "claude-haiku-5-5",
+    "usage": {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 4000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 600, "ephemeral_1h_input_tokens": 400},
+        "output_tokens": 50,
+    },
+}
+OPENAI_CACHED = OPENAI_OK | {
+    "model": "gpt-5.6-luna",
+    "usage": {
+        "prompt_tokens": 5000,
+        "completion_tokens": 100,
+        "total_tokens": 5100,
+        "prompt_tokens_details": {"cached_tokens": 4000},
+    },
+}
+
+
+def test_anthropic_cache_reads_and_writes_are_priced_at_their_rates() -> None:
+    result = asyncio.run(anthropic(recording(200, ANTHROPIC_CACHED, [])).chat(REQUEST))
+    assert result.input_tokens == 5100, "every input token counts once as input"
+    assert (result.cache_read_tokens, result.cache_write_tokens, result.cache_write_1h_tokens) == (4000, 600, 400)
+    # haiku-5-5: input 0.10, read 0.01, 5-minute write 0.125, 1-hour write 0.20, output 0.50 per Mtok.
+    expected = (100 * 0.10 + 4000 * 0.01 + 600 * 0.125 + 400 * 0.20 + 50 * 0.50) / 1e6
+    assert usage_cost_usd("claude-haiku-5-5", result.usage) == pytest.approx(expected)
+    assert expected < cost_usd("claude-haiku-5-5", 5100, 50) / 2  # type: ignore[operator]
+
+
+def test_openai_cached_tokens_are_priced_at_the_cached_rate() -> None:
+    result = asyncio.run(openai(recording(200, OPENAI_CACHED, [])).chat(REQUEST))
+    assert (result.input_tokens, result.cache_read_tokens, result.cache_write_tokens) == (5000, 4000, 0)
+    expected = (1000 * 0.20 + 4000 * 0.02 + 100 * 1.20) / 1e6
+    assert usage_cost_usd("gpt-5.6-luna", result.usage) == pytest.approx(expected)
+
+
+def test_without_cache_details_all_input_is_priced_as_input() -> None:
+    result = asyncio.run(openai(recording(200, OPENAI_OK, [])).chat(REQUEST))
+    assert result.cache_read_tokens == 0
+    assert usage_cost_usd("gpt-5.6-luna", result.usage) == pytest.approx(cost_usd("gpt-5.6-luna", 130, 60))
+
+
+def test_cached_tokens_reach_the_cost_counter_and_the_chat_span(captured: Captured) -> None:
+    settings = Settings.from_env(
+        {"AGENT_ROLE": "prompt-reviewer", "LLM_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": KEY}
+    )
+    provider = make_provider(settings, transport=recording(200, ANTHROPIC_CACHED, []))
+    with client_for(settings, captured, provider=provider) as client:
+        body = client.post("/review", json={"text": "Summarize this."}).json()
+    expected = (100 * 0.10 + 4000 * 0.01 + 600 * 0.125 + 400 * 0.20 + 50 * 0.50) / 1e6
+    assert body["cost_usd"] == pytest.approx(expected)
+    (point,) = captured.metric("agent.llm.cost").data.data_points  # type: ignore[union-attr]
+    assert point.value == pytest.approx(expected)
+    chat = next(s for s in captured.finished_spans() if s.name.startswith("chat "))
+    attributes = dict(chat.attributes or {})
+    assert attributes["gen_ai.usage.input_tokens"] == 5100
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 4000
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 1000
+
+
+def test_a_popular_text_fails_at_the_error_rate_not_always_or_never() -> None:
+    """Its first call is fixed by its hash; each repeat draws again."""
+    provider = SimulatedProvider("prompt-reviewer", latency_s=0.0, error_rate=0.1)
+    failing = next(f"text {n}" for n in range(1000) if provider.fails("simulated-small", f"text {n}"))
+    request = ChatRequest("simulated-small", "system", failing, 64)
+
+    async def calls(count: int) -> int:
+        failures = 0
+        for _ in range(count):
+            try:
+                await provider.chat(request)
+            except ProviderError:
+                failures += 1
+        return failures
+
+    assert asyncio.run(calls(1)) == 1, "the first call is the deterministic failure"
+    assert 0.05 < asyncio.run(calls(400)) / 400 < 0.16

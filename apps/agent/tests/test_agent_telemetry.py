@@ -44,6 +44,7 @@ def chat_attributes(role: str, **extra: str) -> dict[str, str]:
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": "simulated-small",
         "agent.name": role,
+        "agent.route": "cheap",
         **extra,
     }
 
@@ -78,7 +79,7 @@ def test_operation_duration_histogram(captured: Captured, reviewed: dict[str, An
     assert metric.unit == "s"
     (point,) = points(metric)
     assert isinstance(point, HistogramDataPoint)
-    assert attributes(point) == chat_attributes("code-critic")
+    assert attributes(point) == chat_attributes("code-critic", **{"gen_ai.response.model": "simulated-small"})
     assert point.count == 1 and 0 <= point.sum < 5
     assert tuple(point.explicit_bounds) == sc.OPERATION_DURATION_BUCKETS
 
@@ -93,6 +94,7 @@ def test_cost_counter_is_tokens_times_the_price_table(captured: Captured, review
         "gen_ai.provider.name": "simulated",
         "gen_ai.request.model": "simulated-small",
         "agent.name": "code-critic",
+        "agent.route": "cheap",
     }
     price = PRICES["simulated-small"]
     expected = (
@@ -135,6 +137,7 @@ def test_spans_of_one_review(captured: Captured, reviewed: dict[str, Any]) -> No
         "gen_ai.usage.input_tokens": reviewed["input_tokens"],
         "gen_ai.usage.output_tokens": reviewed["output_tokens"],
         "agent.name": "code-critic",
+        "agent.route": "cheap",
     }
     assert chat.status.status_code == StatusCode.UNSET
 
@@ -218,19 +221,31 @@ def prometheus_name(name: str, unit: str, monotonic_sum: bool) -> str:
     return result
 
 
-def test_prometheus_names_follow_the_conversion_rules(captured: Captured, reviewed: dict[str, Any]) -> None:
-    for name, expected in sc.PROMETHEUS_NAMES.items():
-        metric = captured.metric(name)
-        monotonic = isinstance(metric.data, Sum) and metric.data.is_monotonic
-        assert prometheus_name(name, metric.unit or "", monotonic) == expected
-    assert {f"{sc.PROMETHEUS_NAMES[n]}_bucket" for n in sc.PROMETHEUS_NAMES if n != sc.AGENT_LLM_COST} == {
-        "gen_ai_client_token_usage_bucket",
-        "gen_ai_client_operation_duration_seconds_bucket",
-        "agent_retrieval_duration_seconds_bucket",
-    }
+def test_prometheus_names_follow_the_conversion_rules() -> None:
+    for name, (kind, unit, expected) in sc.METRICS.items():
+        assert prometheus_name(name, unit, kind == sc.COUNTER) == expected, name
     assert sc.PROMETHEUS_NAMES[sc.AGENT_LLM_COST] == "agent_llm_cost_total"
     labels = {sc.prometheus_label(a) for a in (sc.GEN_AI_REQUEST_MODEL, sc.AGENT_NAME, sc.GEN_AI_TOKEN_TYPE)}
     assert labels == {"gen_ai_request_model", "agent_name", "gen_ai_token_type"}
+
+
+def test_emitted_instruments_have_the_declared_kind_and_unit(captured: Captured, reviewed: dict[str, Any]) -> None:
+    data = captured.metrics.get_metrics_data()
+    emitted = [
+        metric
+        for resource_metrics in data.resource_metrics  # type: ignore[union-attr]
+        for scope_metrics in resource_metrics.scope_metrics
+        if scope_metrics.scope.name == sc.INSTRUMENTATION_SCOPE
+        for metric in scope_metrics.metrics
+    ]
+    assert emitted
+    for metric in emitted:
+        kind, unit, _ = sc.METRICS[metric.name]
+        assert metric.unit == unit, metric.name
+        if kind == sc.COUNTER:
+            assert isinstance(metric.data, Sum) and metric.data.is_monotonic, metric.name
+        else:
+            assert isinstance(metric.data, Histogram), metric.name
 
 
 # --- resource and setup ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import time
 
 import httpx
 import pytest
@@ -15,7 +16,8 @@ from qdrant_client import QdrantClient
 from agent.app import create_app
 from agent.config import ConfigError
 from agent.telemetry import Telemetry
-from agent.traffic import CODE, PROMPTS, TrafficConfig, TrafficGenerator, create_traffic_app
+from agent.traffic import TrafficConfig, TrafficGenerator, create_traffic_app
+from agent.workload import CODE_TOPICS, PROMPT_TOPICS
 from agent_test_support import Captured, TestClient, closed_port, make_settings
 
 
@@ -23,6 +25,9 @@ def test_config_from_env() -> None:
     config = TrafficConfig.from_env({"AGENT_URLS": "http://prompt-reviewer:8080/, http://code-critic:8080"})
     assert config.urls == ("http://prompt-reviewer:8080", "http://code-critic:8080")
     assert (config.rate, config.max_in_flight, config.max_requests, config.port) == (1.0, 4, 0, 8080)
+    assert (config.new_fraction, config.zipf_s) == (0.25, 1.1)
+    mix = TrafficConfig.from_env({"AGENT_URLS": "http://a:1", "TRAFFIC_NEW_FRACTION": "0.5", "TRAFFIC_ZIPF_S": "0.8"})
+    assert (mix.new_fraction, mix.zipf_s) == (0.5, 0.8)
     assert TrafficConfig.from_env({"AGENT_URLS": "http://a:1", "TRAFFIC_RATE": "2.5"}).rate == 2.5
 
 
@@ -33,6 +38,7 @@ def test_config_from_env() -> None:
         ({"AGENT_URLS": "prompt-reviewer:8080"}, "must start with http://"),
         ({"AGENT_URLS": "http://a:1", "TRAFFIC_RATE": "fast"}, "TRAFFIC_RATE must be a number"),
         ({"AGENT_URLS": "http://a:1", "TRAFFIC_RATE": "0"}, "TRAFFIC_RATE must be between"),
+        ({"AGENT_URLS": "http://a:1", "TRAFFIC_NEW_FRACTION": "1.5"}, "TRAFFIC_NEW_FRACTION must be between"),
     ],
 )
 def test_bad_config_is_reported(environ: dict[str, str], expected: str) -> None:
@@ -74,9 +80,10 @@ def test_requests_alternate_between_agents_with_texts_of_their_kind(captured: Ca
         assert request.url.path == "/review"
         assert request.headers["traceparent"].startswith("00-"), "trace context is propagated"
     assert {host: len(texts) for host, texts in by_host.items()} == {"prompt-reviewer": 4, "code-critic": 4}
-    assert all(text.rsplit(" (request", 1)[0] in PROMPTS for text in by_host["prompt-reviewer"])
-    assert all(text.rsplit("# request", 1)[0] in CODE for text in by_host["code-critic"])
-    assert len(set(by_host["code-critic"])) == 4, "every text is unique"
+    prompts = {v for topic in PROMPT_TOPICS for v in topic.variants}
+    code = {v for topic in CODE_TOPICS for v in topic.variants}
+    assert all(text in prompts or text.startswith(("Write a ", "You are an")) for text in by_host["prompt-reviewer"])
+    assert all(text in code or text.startswith("def ") for text in by_host["code-critic"])
     spans = captured.finished_spans()
     assert len(spans) == 8 and all(s.kind == SpanKind.CLIENT and s.name == "POST /review" for s in spans)
 
@@ -149,4 +156,28 @@ def test_the_generator_serves_its_own_health_endpoint() -> None:
     assert body["status"] == "ok"
     assert body["urls"] == list(config.urls)
     assert {"sent", "ok", "failed", "skipped"} <= set(body)
+    telemetry.shutdown()
+
+
+def test_the_generator_stops_its_process_after_max_requests() -> None:
+    """python -m agent.traffic passes the server's stop as on_finished: called once, when done."""
+    telemetry = Telemetry(Resource.create({"service.name": "traffic-generator"}))
+    config = TrafficConfig(urls=(f"http://127.0.0.1:{closed_port()}",), rate=100, max_requests=3, timeout_s=2)
+    finished: list[float] = []
+    with TestClient(create_traffic_app(config, telemetry, on_finished=lambda: finished.append(1.0))) as client:
+        deadline = time.monotonic() + 5
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/healthz").json()["sent"] == 3
+    assert finished == [1.0]
+    telemetry.shutdown()
+
+
+def test_a_generator_stopped_early_does_not_call_on_finished() -> None:
+    telemetry = Telemetry(Resource.create({"service.name": "traffic-generator"}))
+    config = TrafficConfig(urls=(f"http://127.0.0.1:{closed_port()}",), rate=0.5, max_requests=100)
+    finished: list[float] = []
+    with TestClient(create_traffic_app(config, telemetry, on_finished=lambda: finished.append(1.0))):
+        pass
+    assert finished == []
     telemetry.shutdown()
