@@ -7,6 +7,7 @@ build the same app with in-memory exporters, an httpx mock transport and an in-m
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from starlette.requests import ClientDisconnect
 from agent import __version__
 from agent import semconv as sc
 from agent.cache import CacheError, SemanticCache
-from agent.config import Settings
+from agent.config import Secret, Settings
 from agent.providers import LLMProvider, ProviderError, make_local_provider, make_provider
 from agent.retrieval import GuidelineStore, RetrievalError
 from agent.roles import CODE_CRITIC, prompt_version
@@ -203,6 +204,15 @@ def cache_state(cache: SemanticCache | None, qdrant: QdrantClient | None) -> str
     return "ready" if cache.ready else "unavailable"
 
 
+def check_access(request: Request, key: Secret | None) -> None:
+    """401 unless the request carries the agent's key as a bearer token (when the agent has one)."""
+    if key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.reveal().encode()):
+        raise HTTPException(401, "send the agent's key: Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
+
+
 async def read_review_text(request: Request, settings: Settings) -> str:
     """The `text` of a /review body: 415, 413 or 422 (RequestValidationError) unless it is usable."""
     if not is_json(request.headers.get("content-type")):
@@ -300,6 +310,7 @@ def create_app(
         "/review",
         response_model=ReviewResponse,
         responses={
+            401: {"description": "The agent has a key and the request does not carry it"},
             413: {"description": "Text or body too large"},
             415: {"description": "Body is not JSON (content-type)"},
             422: {"description": "Invalid request"},
@@ -315,6 +326,7 @@ def create_app(
     async def review(request: Request) -> Any:
         """Review `text` as this agent's role; the body is read by hand to cap its size first."""
         trace.get_current_span().set_attribute(sc.AGENT_NAME, settings.role)
+        check_access(request, settings.access_key)
         text = await read_review_text(request, settings)
         try:
             result = await service.review(text)

@@ -17,6 +17,9 @@ PROVIDERS = ("simulated", "anthropic", "openai")
 API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 DEFAULT_BASE_URLS = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
 BASE_URL_VARIABLES = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
+# The agents' own key (not the provider's): set where they are reachable from a network, not just loopback.
+ACCESS_KEY_VARIABLE = "AGENT_API_KEY"
+MIN_ACCESS_KEY_CHARS = 16
 
 T = TypeVar("T", int, float)
 
@@ -78,6 +81,8 @@ class Settings:
     cache_ttl_s: float = 86_400.0
     cache_max_entries: int = 10_000
     port: int = 8080
+    access_key: Secret | None = None
+    """Callers of /review must send it as `Authorization: Bearer <key>`; None admits anyone who can connect."""
     api_key: Secret | None = None
     base_url: str | None = None
     qdrant_url: str | None = None
@@ -109,6 +114,19 @@ class Settings:
         if model is None:
             problems.append("LLM_LOCAL_MODEL is required when LLM_LOCAL_BASE_URL is set")
         return problems
+
+    @staticmethod
+    def _provider_endpoint(
+        provider: str, text: Callable[..., str | None], problems: list[str]
+    ) -> tuple[Secret | None, str | None]:
+        """A paid provider's key (required) and base URL; the simulated one has neither."""
+        if provider not in API_KEY_VARIABLES:
+            return None, None
+        key_name = API_KEY_VARIABLES[provider]
+        key = text(key_name)
+        if key is None:
+            problems.append(f"{key_name} is required when LLM_PROVIDER={provider}")
+        return Secret(key) if key else None, text(BASE_URL_VARIABLES[provider], DEFAULT_BASE_URLS[provider])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -153,16 +171,7 @@ class Settings:
             problems.append(f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}, got {provider!r}")
             provider = "simulated"
 
-        api_key: Secret | None = None
-        base_url: str | None = None
-        if provider in API_KEY_VARIABLES:
-            key_name = API_KEY_VARIABLES[provider]
-            key = text(key_name)
-            if key is None:
-                problems.append(f"{key_name} is required when LLM_PROVIDER={provider}")
-            else:
-                api_key = Secret(key)
-            base_url = text(BASE_URL_VARIABLES[provider], DEFAULT_BASE_URLS[provider])
+        api_key, base_url = cls._provider_endpoint(provider, text, problems)
 
         qdrant_url = text("QDRANT_URL")
         if qdrant_url is not None and not qdrant_url.startswith(("http://", "https://")):
@@ -171,6 +180,9 @@ class Settings:
         local_base_url, local_model = text("LLM_LOCAL_BASE_URL"), text("LLM_LOCAL_MODEL")
         problems += cls._local_model_problems(local_base_url, local_model)
         local_key = text("LLM_LOCAL_API_KEY")
+        access_key = text(ACCESS_KEY_VARIABLE)
+        if access_key is not None and len(access_key) < MIN_ACCESS_KEY_CHARS:
+            problems.append(f"{ACCESS_KEY_VARIABLE} must have at least {MIN_ACCESS_KEY_CHARS} characters")
 
         log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -193,6 +205,7 @@ class Settings:
             cache_ttl_s=number("CACHE_TTL_SECONDS", 86_400.0, float, 1.0, 30 * 86_400.0),
             cache_max_entries=number("CACHE_MAX_ENTRIES", 10_000, int, 10, 10_000_000),
             port=number("PORT", 8080, int, 1, 65535),
+            access_key=Secret(access_key) if access_key else None,
             api_key=api_key,
             base_url=base_url,
             qdrant_url=qdrant_url,

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from agent.config import ConfigError
+from agent.config import ACCESS_KEY_VARIABLE, ConfigError, Secret
 from agent.serving import serve
 from agent.telemetry import Telemetry
 from agent.workload import Workload
@@ -51,6 +51,8 @@ class TrafficConfig:
     """Share of requests with a text no agent has seen; the rest repeat or paraphrase known topics."""
     zipf_s: float = 1.1
     """Skew of the topics' popularity: the topic of rank r is asked in proportion to 1/r^s."""
+    access_key: Secret | None = None
+    """The agents' key (AGENT_API_KEY), sent as a bearer token, where they have one."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> TrafficConfig:
@@ -84,6 +86,7 @@ class TrafficConfig:
             port=int(number("PORT", 8080, 1, 65535)),
             new_fraction=number("TRAFFIC_NEW_FRACTION", 0.25, 0.0, 1.0),
             zipf_s=number("TRAFFIC_ZIPF_S", 1.1, 0.0, 3.0),
+            access_key=Secret(key) if (key := environ.get(ACCESS_KEY_VARIABLE, "").strip()) else None,
         )
         if problems:
             raise ConfigError("invalid traffic generator configuration:\n  - " + "\n  - ".join(problems))
@@ -169,6 +172,8 @@ class TrafficGenerator:
             attributes={"http.request.method": "POST", "url.full": f"{url}/review", "agent.name": role or "unknown"},
         ) as span:
             headers: dict[str, str] = {}
+            if self.config.access_key:
+                headers["authorization"] = f"Bearer {self.config.access_key.reveal()}"
             propagate.inject(headers)
             try:
                 response = await self.client.post(

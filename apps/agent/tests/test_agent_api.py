@@ -11,6 +11,7 @@ from opentelemetry.trace import StatusCode
 from qdrant_client import QdrantClient
 
 from agent.app import create_app
+from agent.config import Secret
 from agent.pricing import price_for
 from agent.providers import ChatRequest, ChatResult, SimulatedProvider
 from agent_test_support import (
@@ -264,3 +265,29 @@ def test_a_client_that_disconnects_mid_body_is_not_an_error(captured: Captured) 
     records = [r.log_record for r in captured.log_records()]
     assert not [r for r in records if r.severity_text == "ERROR"]
     assert any(str(r.body).startswith("client disconnected") and r.severity_text == "INFO" for r in records)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-key-of-sufficient-size", "Basic c2VjcmV0LWFnZW50LWtleS0wMTIzNDU=", "secret-agent-key-012345"],
+)
+def test_an_agent_with_a_key_refuses_reviews_without_it(captured: Captured, authorization: str | None) -> None:
+    settings = make_settings(access_key=Secret("secret-agent-key-012345"))
+    headers = {"authorization": authorization} if authorization else {}
+    with client_for(settings, captured, provider=ExplodingProvider()) as c:
+        response = c.post("/review", json={"text": PROMPT}, headers=headers)
+        assert c.get("/healthz").status_code == 200, "probes need no key"
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "secret-agent-key" not in response.text
+
+
+def test_an_agent_with_a_key_answers_reviews_that_carry_it(captured: Captured) -> None:
+    settings = make_settings(access_key=Secret("secret-agent-key-012345"))
+    with client_for(settings, captured) as c:
+        response = c.post(
+            "/review",
+            json={"text": passing_text("prompt-reviewer", PROMPT)},
+            headers={"authorization": "bearer secret-agent-key-012345"},
+        )
+    assert response.status_code == 200, response.text

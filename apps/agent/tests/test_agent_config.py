@@ -32,6 +32,7 @@ def test_role_alone_gives_the_documented_defaults() -> None:
         ({"AGENT_ROLE": "code-critic", "PORT": "70000"}, "PORT must be between 1 and 65535"),
         ({"AGENT_ROLE": "code-critic", "QDRANT_URL": "qdrant:6333"}, "QDRANT_URL must start with http://"),
         ({"AGENT_ROLE": "code-critic", "SIMULATED_ERROR_RATE": "nan"}, "SIMULATED_ERROR_RATE must be between"),
+        ({"AGENT_ROLE": "code-critic", "AGENT_API_KEY": "short"}, "AGENT_API_KEY must have at least 16 characters"),
     ],
 )
 def test_invalid_settings_fail_with_a_clear_message(environ: dict[str, str], expected: str) -> None:

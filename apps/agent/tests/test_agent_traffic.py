@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import json
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -181,3 +182,16 @@ def test_a_generator_stopped_early_does_not_call_on_finished() -> None:
         pass
     assert finished == []
     telemetry.shutdown()
+
+
+def test_the_agents_key_is_sent_when_configured(captured: Captured) -> None:
+    config = TrafficConfig.from_env(
+        {"AGENT_URLS": "http://prompt-reviewer", "AGENT_API_KEY": "secret-agent-key-012345", "TRAFFIC_RATE": "50"}
+    )
+    assert "secret-agent-key" not in repr(config)
+    seen: list[httpx.Request] = []
+    run(replace(config, max_requests=2), fake_agents(seen), captured.telemetry)
+    assert [r.headers["authorization"] for r in seen] == ["Bearer secret-agent-key-012345"] * 2
+    unkeyed: list[httpx.Request] = []
+    run(replace(config, access_key=None, max_requests=1), fake_agents(unkeyed), captured.telemetry)
+    assert "authorization" not in unkeyed[0].headers
