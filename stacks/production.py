@@ -37,7 +37,7 @@ from stacks.settings import ProductionSettings, Settings
 
 METRICS_SERVER = "metrics-server"
 """The EKS add-on the HorizontalPodAutoscalers read CPU use from."""
-AGENT_SCALING = Scaling(minimum=2, maximum=4, cpu_percent=70)
+AGENT_SCALING = Scaling(minimum=2, maximum=3, cpu_percent=70)
 EXPECTED_TELEMETRY_GB = 10
 """Loki, Tempo and Mimir objects a lab keeps within their retention."""
 MODEL_READER = "model-reader"
@@ -64,6 +64,7 @@ class ProductionPhase:
             "grafanaUrl": self.lgtm.grafana_url,
             "grafanaAdminPassword": self.lgtm.grafana_admin_password,
             "agentUrls": {agent.name: self.base.gateway.url(agent.name) for agent in self.agents.agents},
+            "agentApiKey": self.agents.access_key,
             "modelUrl": self.serving.url,
             "databaseEndpoint": self.database.address,
             # Until the cloud gives the load balancer a name, the record cannot be written yet.
@@ -260,6 +261,7 @@ def workloads(
             otlp=lgtm.alloy_spec,
             gateway=gateway.pods,
             scaling=AGENT_SCALING,
+            ask_for_key=True,
         ),
         opts=pulumi.ResourceOptions.merge(
             nodes.on_nodes_with_storage, pulumi.ResourceOptions(depends_on=[nodes.metrics])

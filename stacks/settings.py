@@ -391,6 +391,13 @@ def _llm(reader: _Reader) -> LlmSettings:
                 f"(or {config_set('llmProvider', 'simulated')})"
             )
     return LlmSettings(
-        backend=LlmBackend(provider=provider, model=reader.optional_string("llmModel"), api_key=api_key),
+        backend=LlmBackend(
+            provider=provider,
+            model=reader.optional_string("llmModel"),
+            api_key=api_key,
+            cheap_model=reader.optional_string("llmCheapModel"),
+            routing=reader.boolean("modelRouting", "true"),
+            semantic_cache=reader.boolean("semanticCache", "false"),
+        ),
         monthly_budget_usd=reader.positive_number("llmMonthlyBudgetUsd", "20"),
     )

@@ -137,13 +137,27 @@ def test_requests_fit_the_documented_minikube_through_a_rolling_update(run, obje
     gateway = run.named("kubernetes:helm.sh/v3:Release", "traefik")["values"]["resources"]["requests"]
     pods = [(w["kind"], container(w)["resources"]["requests"]) for w in workloads(objects)] + [("Deployment", gateway)]
     surging = [requests for kind, requests in pods if kind == "Deployment"]
-    for unit, parse, system, size in (
-        ("memory", mebibytes, SYSTEM_RESERVE_MIB, memory_mib),
-        ("cpu", millicores, SYSTEM_CPU_MILLIS, cpus * 1000),
+    table = minikube_table()
+    for unit, parse, system, size, column, suffix in (
+        ("memory", mebibytes, SYSTEM_RESERVE_MIB, memory_mib, 2, " MiB"),
+        ("cpu", millicores, SYSTEM_CPU_MILLIS, cpus * 1000, 1, "m"),
     ):
         steady = sum(parse(requests[unit]) for _, requests in pods)
         surge = sum(parse(requests[unit]) for requests in surging)
         assert system + steady + surge <= size, f"{unit}: {system} + {steady} + {surge} > {size}"
+        documented = [table[row][column] for row in ("the lab's pods and Traefik", "one surge pod per Deployment")]
+        assert documented == [f"{steady}{suffix}", f"{surge}{suffix}"], "docs/phases/kubernetes.md's table"
+        assert table["**total**"][column].startswith(f"**{system + steady + surge}{suffix} of {size}{suffix}**")
+
+
+def minikube_table() -> dict[str, list[str]]:
+    """docs/phases/kubernetes.md's sizing table, by the start of each row's first cell."""
+    rows = {}
+    for line in (REPO / "docs" / "phases" / "kubernetes.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 3:
+            rows[re.split(r"[:(]", cells[0])[0].strip()] = cells
+    return rows
 
 
 def test_the_readme_starts_minikube_as_the_catalog_sizes_it():

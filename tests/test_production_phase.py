@@ -23,12 +23,13 @@ from tests import alloy_view
 from tests.aws.support import NODE_ALLOCATABLE_MIB, SYSTEM_MIB_PER_NODE
 from tests.conftest import evaluate
 from tests.gateway_api_schema import SUPPORTED, gateway_api_errors
-from tests.harness import ProgramRun
+from tests.harness import REPO, ProgramRun
 from tests.k8s_view import containers, manifests, of_kind, schema_errors, workloads
 
 DOMAIN = "lab.example.com"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 PODS_PER_NODE = 17
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 """The VPC CNI's limit for a t3.medium without prefix delegation."""
 SYSTEM_PODS_PER_NODE = 5
 TARGET_HOURLY_USD = 0.30
@@ -161,7 +162,7 @@ def test_the_agents_run_the_ecr_image_scale_out_and_survive_a_drain(run, objects
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["image"].startswith(f"{REGISTRY}/llm-infra-lab-dev/agent:")
         autoscaler = named(objects, "HorizontalPodAutoscaler", agent)
-        assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 4)
+        assert (autoscaler["spec"]["minReplicas"], autoscaler["spec"]["maxReplicas"]) == (2, 3)
         assert named(objects, "PodDisruptionBudget", agent)["spec"]["maxUnavailable"] == 1
     (pushed,) = run.of_type("docker:index/registryImage:RegistryImage")
     assert (
@@ -214,10 +215,10 @@ def test_kubernetes_objects_are_schema_valid_and_checkov_clean(objects, checkov_
     assert not report["failed"], [(f["check_id"], f["resource"]) for f in report["failed"]]
 
 
-def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
-    """Requests at the autoscalers' maximum, the charts' own and the system's, against 4 nodes' room."""
+def pod_memory(objects: list[dict], replicas_field: str) -> dict[str, tuple[int, int]]:
+    """Each pod's memory request (MiB) and how many of it run, with the autoscalers at one end."""
     replicas = {
-        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"][replicas_field]
         for o in of_kind(objects, "HorizontalPodAutoscaler")
     }
 
@@ -234,11 +235,30 @@ def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
         "cluster-autoscaler": (cluster_autoscaler.MEMORY_MIB, 1),
         "aws-load-balancer-controller": (load_balancer_controller.MEMORY_MIB, 1),
     }
-    pods = {**rendered, **charts}
+    return {**rendered, **charts}
+
+
+def test_the_pods_fit_the_nodes_at_their_largest(run, objects):
+    """Requests at the autoscalers' maximum, the charts' own and the system's, against the nodes' room."""
+    pods = pod_memory(objects, "maxReplicas")
     nodes = sum(g["scalingConfig"]["desiredSize"] for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))
     requested = sum(mib * count for mib, count in pods.values())
     assert requested <= nodes * (NODE_ALLOCATABLE_MIB - SYSTEM_MIB_PER_NODE), f"{requested} MiB on {nodes} nodes"
     assert sum(count for _, count in pods.values()) <= nodes * (PODS_PER_NODE - SYSTEM_PODS_PER_NODE)
+
+
+def test_the_readme_states_the_steady_requests(run, objects):
+    pods = pod_memory(objects, "minReplicas")
+    requested = sum(mib * count for mib, count in pods.values())
+    count = sum(count for _, count in pods.values())
+    lgtm = lgtm_eks.memory_requests_mib()
+    nodes = sum(g["scalingConfig"]["desiredSize"] for g in run.of_type("aws:eks/nodeGroup:NodeGroup"))
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert (
+        f"About {requested / 1024:.1f} GiB of memory requests ({requested:,} MiB in {count} pods, requests equal to "
+        f"limits) share {NUMBER_WORDS[int(nodes)]} t3.medium nodes" in readme
+    )
+    assert f"The LGTM stack takes {sum(lgtm.values()):,} MiB of it ({len(lgtm)} pods)" in readme
 
 
 def test_outputs_point_at_https_hosts_and_keep_secrets_secret(run):
@@ -262,6 +282,18 @@ def test_cost_covers_the_additions_and_stays_under_the_target(run):
     assert outputs["estimatedHourlyCostUsd"] < TARGET_HOURLY_USD
     platform = evaluate("dev", phase="platform").outputs["estimatedHourlyCostUsd"]
     assert outputs["estimatedHourlyCostUsd"] > platform
+
+
+def test_the_agents_on_the_internet_ask_for_a_generated_key_the_traffic_sends(run, objects):
+    """The gateway puts the agents on a network: /review needs the key, which only a secret output shows."""
+    for name in ("prompt-reviewer", "code-critic", "traffic"):
+        (container,) = named(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+        reference = {e["name"]: e for e in container["env"]}["AGENT_API_KEY"]["valueFrom"]["secretKeyRef"]
+        (secret,) = [s for s in run.of_type("kubernetes:core/v1:Secret") if s["metadata"]["name"] == reference["name"]]
+        assert secret.has_secret_inputs and len(secret["stringData"][reference["key"]]) >= 16
+    key = run.named("random:index/randomPassword:RandomPassword", "agent-api-key")
+    assert (key["length"], key["special"]) == (40, False)
+    assert "agentApiKey" in run.secret_outputs
 
 
 def test_the_dns_record_names_the_load_balancer_once_it_has_a_name():

@@ -10,6 +10,9 @@ from components.runtime.spec import to_yaml
 
 ERROR_RATIO_THRESHOLD = 0.05
 LATENCY_P95_THRESHOLD_SECONDS = 10
+# The traffic generator's mix flags about one prompt a minute (its injection topic); a burst is
+# several times that, sustained: someone probing the agent.
+INJECTION_BURST_PER_MINUTE = 6
 
 
 def _error_ratio() -> str:
@@ -50,6 +53,22 @@ def llm_agent_rules(monthly_budget_usd: float) -> dict:
                         "annotations": {
                             "summary": "Agent {{ $labels.agent_name }} fails over 5% of its LLM calls",
                             "description": "{{ $value | humanizePercentage }} of LLM calls failed over 5 minutes.",
+                        },
+                    },
+                    {
+                        "alert": "LLMAgentPromptInjectionBurst",
+                        "expr": (
+                            f"sum by ({genai.AGENT}) (rate({genai.GUARDRAIL_CHECKS}{{{genai.INJECTION_FLAGGED}}}[5m]))"
+                            f" * 60 > {INJECTION_BURST_PER_MINUTE}"
+                        ),
+                        "for": "2m",
+                        "labels": {"severity": "warning"},
+                        "annotations": {
+                            "summary": "Agent {{ $labels.agent_name }} receives a burst of likely prompt injections",
+                            "description": (
+                                '{{ $value | printf "%.1f" }} requests a minute flagged by the injection guardrail '
+                                "over 5 minutes; the agent.guardrail.injection_suspected log events name the rules."
+                            ),
                         },
                     },
                     {

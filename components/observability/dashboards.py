@@ -53,7 +53,7 @@ def _board(title: str, tag: str, variable: dashboard.QueryVariable, panels: list
         .with_variable(variable)
     )
     for panel in panels:
-        board = board.with_panel(panel)
+        board = board.with_row(panel) if isinstance(panel, dashboard.Row) else board.with_panel(panel)
     return board.build()
 
 
@@ -115,9 +115,40 @@ def service_overview() -> dashboard.Dashboard:
 AGENT_FILTER = f'{genai.AGENT}=~"$agent"'
 
 
+def _legend(*labels: str) -> str:
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+def _rate(metric: str, selector: str = "", window: str = "$__rate_interval", by: tuple[str, ...] = ()) -> str:
+    """sum [by (…)] (rate(metric{agent filter, selector}[window]))."""
+    matchers = ", ".join(m for m in (AGENT_FILTER, selector) if m)
+    grouping = f" by ({', '.join(by)}) " if by else ""
+    return f"sum{grouping}(rate({metric}{{{matchers}}}[{window}]))"
+
+
+def _stat(title: str, description: str, unit: str, expr: str) -> stat.Panel:
+    """A single figure over the last hour: the before/after numbers a learner quotes."""
+    return stat.Panel().title(title).description(description).unit(unit).span(6).with_target(_promql("A", expr, title))
+
+
 def llm_agents() -> dashboard.Dashboard:
+    sections = {
+        "Usage and cost": _usage_panels(),
+        "Semantic cache": _cache_panels(),
+        "Model routing": _routing_panels(),
+        "Guardrails": _guardrail_panels(),
+        "Model serving": model_server_panels(),
+    }
+    return _board(
+        "LLM agents",
+        "genai",
+        _label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT),
+        [item for title, panels in sections.items() for item in (dashboard.Row(title), *panels)],
+    )
+
+
+def _usage_panels() -> list:
     calls = f"{genai.OPERATION_DURATION}_count"
-    failed = f'{genai.ERROR_TYPE}!=""'
     tokens = (
         timeseries.Panel()
         .title("Tokens per second")
@@ -127,9 +158,8 @@ def llm_agents() -> dashboard.Dashboard:
         .with_target(
             _promql(
                 "A",
-                f"sum by ({genai.AGENT}, {genai.MODEL}, {genai.TOKEN_TYPE}) "
-                f"(rate({genai.TOKEN_USAGE}_sum{{{AGENT_FILTER}}}[$__rate_interval]))",
-                f"{{{{{genai.AGENT}}}}} {{{{{genai.MODEL}}}}} {{{{{genai.TOKEN_TYPE}}}}}",
+                _rate(f"{genai.TOKEN_USAGE}_sum", by=(genai.AGENT, genai.MODEL, genai.TOKEN_TYPE)),
+                _legend(genai.AGENT, genai.MODEL, genai.TOKEN_TYPE),
             )
         )
     )
@@ -139,13 +169,7 @@ def llm_agents() -> dashboard.Dashboard:
         .description("USD per hour by agent, from token counts and the agents' price table.")
         .unit("currencyUSD")
         .span(8)
-        .with_target(
-            _promql(
-                "A",
-                f"sum by ({genai.AGENT}) (rate({genai.COST}{{{AGENT_FILTER}}}[$__rate_interval])) * 3600",
-                f"{{{{{genai.AGENT}}}}}",
-            )
-        )
+        .with_target(_promql("A", f"{_rate(genai.COST, by=(genai.AGENT,))} * 3600", _legend(genai.AGENT)))
     )
     projected_month = (
         stat.Panel()
@@ -153,13 +177,7 @@ def llm_agents() -> dashboard.Dashboard:
         .description(f"The last hour's spend rate over a {genai.HOURS_PER_MONTH}-hour month.")
         .unit("currencyUSD")
         .span(4)
-        .with_target(
-            _promql(
-                "A",
-                f"sum(rate({genai.COST}{{{AGENT_FILTER}}}[1h])) * 3600 * {genai.HOURS_PER_MONTH}",
-                "projected",
-            )
-        )
+        .with_target(_promql("A", f"{_rate(genai.COST, window='1h')} * 3600 * {genai.HOURS_PER_MONTH}", "projected"))
     )
     latency = (
         timeseries.Panel()
@@ -167,21 +185,32 @@ def llm_agents() -> dashboard.Dashboard:
         .description("p50 and p95 of gen_ai.client.operation.duration by agent.")
         .unit("s")
         .span(12)
-        .with_target(_promql("A", _quantile(0.5, genai.OPERATION_DURATION), f"{{{{{genai.AGENT}}}}} p50"))
-        .with_target(_promql("B", _quantile(0.95, genai.OPERATION_DURATION), f"{{{{{genai.AGENT}}}}} p95"))
+        .with_target(_promql("A", _quantile(0.5, genai.OPERATION_DURATION), f"{_legend(genai.AGENT)} p50"))
+        .with_target(_promql("B", _quantile(0.95, genai.OPERATION_DURATION), f"{_legend(genai.AGENT)} p95"))
     )
     errors = (
         timeseries.Panel()
         .title("Error rate")
-        .description("Share of LLM calls that failed (error.type set), by agent.")
+        .description("Share of LLM calls that failed after their retries (error.type set), by agent.")
         .unit("percentunit")
         .span(6)
         .with_target(
             _promql(
                 "A",
-                f"sum by ({genai.AGENT}) (rate({calls}{{{AGENT_FILTER}, {failed}}}[$__rate_interval]))"
-                f" / sum by ({genai.AGENT}) (rate({calls}{{{AGENT_FILTER}}}[$__rate_interval]))",
-                f"{{{{{genai.AGENT}}}}}",
+                f"{_rate(calls, genai.FAILED, by=(genai.AGENT,))} / {_rate(calls, by=(genai.AGENT,))}",
+                _legend(genai.AGENT),
+            )
+        )
+    )
+    retries = (
+        timeseries.Panel()
+        .title("LLM retries per second")
+        .description("Attempts retried after a 429, 5xx, timeout or connection error, by the attempt's error.")
+        .unit("short")
+        .span(6)
+        .with_target(
+            _promql(
+                "A", _rate(genai.RETRIES, by=(genai.AGENT, genai.ERROR_TYPE)), _legend(genai.AGENT, genai.ERROR_TYPE)
             )
         )
     )
@@ -190,15 +219,160 @@ def llm_agents() -> dashboard.Dashboard:
         .title("Retrieval time p95")
         .description("Time to fetch guidelines from the vector database before each LLM call.")
         .unit("s")
+        .span(12)
+        .with_target(_promql("A", _quantile(0.95, genai.RETRIEVAL_DURATION), _legend(genai.AGENT)))
+    )
+    return [tokens, cost_per_hour, projected_month, latency, errors, retries, retrieval]
+
+
+def _cache_panels() -> list:
+    """Before/after: what the LLM calls cost, and what they would have cost without the cache's hits."""
+    avoided_per_hour = f"{_rate(genai.CACHE_COST_AVOIDED, window='1h')} * 3600"
+    hit_rate = _stat(
+        "Cache hit rate",
+        "Share of the last hour's cache lookups answered from an earlier review (no LLM call).",
+        "percentunit",
+        f"{_rate(genai.CACHE_LOOKUPS, genai.CACHE_HIT, window='1h')} / {_rate(genai.CACHE_LOOKUPS, window='1h')}",
+    )
+    avoided = _stat(
+        "Cost avoided per hour",
+        "What the hits of the last hour would have cost as LLM calls (the price of the call each answered for).",
+        "currencyUSD",
+        avoided_per_hour,
+    )
+    avoided_month = _stat(
+        "Cost avoided, projected per month",
+        f"The last hour's avoided cost over a {genai.HOURS_PER_MONTH}-hour month.",
+        "currencyUSD",
+        f"{avoided_per_hour} * {genai.HOURS_PER_MONTH}",
+    )
+    reduction = _stat(
+        "Cost reduction by the cache",
+        "Avoided cost over what the reviews would have cost without the cache, last hour.",
+        "percentunit",
+        f"{_rate(genai.CACHE_COST_AVOIDED, window='1h')} / "
+        f"({_rate(genai.COST, window='1h')} + {_rate(genai.CACHE_COST_AVOIDED, window='1h')})",
+    )
+    with_and_without = (
+        timeseries.Panel()
+        .title("Cost per hour with and without the cache")
+        .description(
+            "The LLM calls' cost, and that cost plus what the cache's hits avoided: the gap is the cache's saving. "
+            "`pulumi config set semanticCache false` and the two lines meet."
+        )
+        .unit("currencyUSD")
+        .span(12)
+        .with_target(_promql("A", f"{_rate(genai.COST)} * 3600", "with the cache"))
+        .with_target(
+            _promql("B", f"({_rate(genai.COST)} + ({_rate(genai.CACHE_COST_AVOIDED)} or vector(0))) * 3600", "without")
+        )
+    )
+    lookups = (
+        timeseries.Panel()
+        .title("Cache lookups per second")
+        .description("By outcome: hit, miss, or error (Qdrant failing: answered as a miss).")
+        .unit("short")
         .span(6)
-        .with_target(_promql("A", _quantile(0.95, genai.RETRIEVAL_DURATION), f"{{{{{genai.AGENT}}}}}"))
+        .with_target(
+            _promql(
+                "A",
+                _rate(genai.CACHE_LOOKUPS, by=(genai.AGENT, genai.CACHE_OUTCOME)),
+                _legend(genai.AGENT, genai.CACHE_OUTCOME),
+            )
+        )
     )
-    return _board(
-        "LLM agents",
-        "genai",
-        _label_variable("agent", "Agent", f"{genai.TOKEN_USAGE}_count", genai.AGENT),
-        [tokens, cost_per_hour, projected_month, latency, errors, retrieval, *model_server_panels()],
+    lookup_latency = (
+        timeseries.Panel()
+        .title("Cache lookup latency")
+        .description("p50 and p95 of what a lookup (embedding and Qdrant query) adds before the LLM call.")
+        .unit("s")
+        .span(6)
+        .with_target(_promql("A", _quantile(0.5, genai.CACHE_LOOKUP_DURATION), f"{_legend(genai.AGENT)} p50"))
+        .with_target(_promql("B", _quantile(0.95, genai.CACHE_LOOKUP_DURATION), f"{_legend(genai.AGENT)} p95"))
     )
+    return [hit_rate, avoided, avoided_month, reduction, with_and_without, lookups, lookup_latency]
+
+
+def _routing_panels() -> list:
+    """Requests and cost by route, and the saving against sending everything to the strong model."""
+    requests = (
+        timeseries.Panel()
+        .title("Requests per second by route")
+        .description("Where the router sent each review, and why (agent.route.reason).")
+        .unit("reqps")
+        .span(8)
+        .with_target(
+            _promql(
+                "A",
+                _rate(genai.ROUTE_REQUESTS, by=(genai.AGENT, genai.ROUTE, genai.ROUTE_REASON)),
+                _legend(genai.AGENT, genai.ROUTE, genai.ROUTE_REASON),
+            )
+        )
+    )
+    cost_by_route = (
+        timeseries.Panel()
+        .title("Cost per hour by route")
+        .description("The LLM calls' cost by route and model.")
+        .unit("currencyUSD")
+        .span(8)
+        .with_target(
+            _promql(
+                "A", f"{_rate(genai.COST, by=(genai.ROUTE, genai.MODEL))} * 3600", _legend(genai.ROUTE, genai.MODEL)
+            )
+        )
+    )
+    hour = "1h"
+    routing_saving = _stat(
+        "Saving by routing",
+        "Against the same LLM calls all on the strong model, last hour.",
+        "percentunit",
+        f"1 - {_rate(genai.COST, window=hour)} / {_rate(genai.COST_BASELINE, genai.NOT_CACHE_HIT, window=hour)}",
+    )
+    total_saving = _stat(
+        "Saving by the cache and routing",
+        "Against every review on the strong model with no cache, last hour: the two levers together.",
+        "percentunit",
+        f"1 - {_rate(genai.COST, window=hour)} / {_rate(genai.COST_BASELINE, window=hour)}",
+    )
+    return [requests, cost_by_route, routing_saving.span(4), total_saving.span(4)]
+
+
+def _guardrail_panels() -> list:
+    outcomes = (
+        timeseries.Panel()
+        .title("Guardrail findings per second")
+        .description("Checks that found something: PII redacted (input or output), prompt injection flagged.")
+        .unit("short")
+        .span(12)
+        .with_target(
+            _promql(
+                "A",
+                _rate(
+                    genai.GUARDRAIL_CHECKS,
+                    genai.NOT_PASSED,
+                    by=(genai.AGENT, genai.GUARDRAIL_STAGE, genai.GUARDRAIL_CHECK),
+                ),
+                _legend(genai.AGENT, genai.GUARDRAIL_STAGE, genai.GUARDRAIL_CHECK),
+            )
+        )
+    )
+    redactions = (
+        timeseries.Panel()
+        .title("PII redactions per second by type")
+        .description(
+            "Values replaced before the text reached the LLM, a log or a span (input), or the caller (output)."
+        )
+        .unit("short")
+        .span(12)
+        .with_target(
+            _promql(
+                "A",
+                _rate(genai.GUARDRAIL_REDACTIONS, by=(genai.PII_TYPE, genai.GUARDRAIL_STAGE)),
+                _legend(genai.PII_TYPE, genai.GUARDRAIL_STAGE),
+            )
+        )
+    )
+    return [outcomes, redactions]
 
 
 def model_server_panels() -> list:
@@ -230,10 +404,7 @@ def _model_quantile(q: float) -> str:
 
 
 def _quantile(q: float, histogram: str) -> str:
-    return (
-        f"histogram_quantile({q}, sum by ({genai.AGENT}, le) "
-        f"(rate({histogram}_bucket{{{AGENT_FILTER}}}[$__rate_interval])))"
-    )
+    return f"histogram_quantile({q}, {_rate(f'{histogram}_bucket', by=(genai.AGENT, 'le'))})"
 
 
 def dashboard_files() -> dict[str, str]:

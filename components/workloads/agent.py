@@ -23,10 +23,12 @@ TRAFFIC_PORT = 8090
 TRAFFIC_RATE = {"simulated": 1.0, "paid": 1 / 60}
 # Below the 5% error-rate alert: the lab starts quiet; raise it to watch the alert fire.
 SIMULATED_ERROR_RATE = 0.02
-AGENT_MEMORY_MIB = 192
+# The semantic cache's embedding model and Qdrant client put an agent near 140 MiB under load.
+AGENT_MEMORY_MIB = 256
 TRAFFIC_MEMORY_MIB = 128
 QDRANT_COLLECTION = "review-guidelines"
 API_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+ACCESS_KEY_ENV = "AGENT_API_KEY"
 
 
 def source_tag(app_dir: Path = REPO_ROOT / APP_DIR) -> str:
@@ -48,12 +50,32 @@ def agent_image() -> Image:
 
 @dataclass(frozen=True)
 class LlmBackend:
+    """The LLM the agents call, and the two cost levers in front of it a learner flips per stack."""
+
     provider: str
     model: str | None
+    """The strong model; None uses the agent's default for the provider."""
     api_key: pulumi.Input[str] | None
+    cheap_model: str | None = None
+    """Where the router sends easy reviews; None uses the agent's default for the provider."""
+    routing: bool = True
+    semantic_cache: bool = True
 
 
-def agent_service(role: str, image: Image, llm: LlmBackend, otlp_grpc_url: str, qdrant_url: str) -> ServiceSpec:
+def _switch(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def agent_service(
+    role: str,
+    image: Image,
+    llm: LlmBackend,
+    otlp_grpc_url: str,
+    qdrant_url: str,
+    *,
+    access_key: pulumi.Input[str] | None = None,
+) -> ServiceSpec:
+    """One agent; with `access_key`, /review asks callers for it (where a network reaches the agent)."""
     port = ROLES[role]
     env = {
         "AGENT_ROLE": role,
@@ -61,15 +83,21 @@ def agent_service(role: str, image: Image, llm: LlmBackend, otlp_grpc_url: str, 
         "LLM_PROVIDER": llm.provider,
         "QDRANT_URL": qdrant_url,
         "QDRANT_COLLECTION": QDRANT_COLLECTION,
+        "ROUTING": _switch(llm.routing),
+        "SEMANTIC_CACHE": _switch(llm.semantic_cache),
         "OTEL_SERVICE_NAME": role,
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_url,
         "OTEL_RESOURCE_ATTRIBUTES": "service.namespace=llm-infra-lab",
     }
     if llm.model:
         env["LLM_MODEL"] = llm.model
+    if llm.cheap_model:
+        env["LLM_CHEAP_MODEL"] = llm.cheap_model
     if llm.provider == "simulated":
         env["SIMULATED_ERROR_RATE"] = str(SIMULATED_ERROR_RATE)
     secret_env = {API_KEY_ENV[llm.provider]: llm.api_key} if llm.api_key is not None else {}
+    if access_key is not None:
+        secret_env[ACCESS_KEY_ENV] = access_key
     return ServiceSpec(
         name=role,
         image=image,
@@ -84,7 +112,14 @@ def agent_service(role: str, image: Image, llm: LlmBackend, otlp_grpc_url: str, 
     )
 
 
-def traffic_service(image: Image, agent_urls: list[str], otlp_grpc_url: str, provider: str) -> ServiceSpec:
+def traffic_service(
+    image: Image,
+    agent_urls: list[str],
+    otlp_grpc_url: str,
+    provider: str,
+    *,
+    access_key: pulumi.Input[str] | None = None,
+) -> ServiceSpec:
     """Steady, bounded review traffic so the dashboards have data a minute after `pulumi up`."""
     return ServiceSpec(
         name="traffic",
@@ -99,6 +134,7 @@ def traffic_service(image: Image, agent_urls: list[str], otlp_grpc_url: str, pro
             "OTEL_SERVICE_NAME": "traffic",
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_grpc_url,
         },
+        secret_env={ACCESS_KEY_ENV: access_key} if access_key is not None else {},
         user="10001:10001",
         read_only_root=True,
         scratch_paths=("/tmp",),

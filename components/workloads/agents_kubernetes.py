@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import pulumi
+import pulumi_random as random
 
 from components.runtime.kubernetes_service import (
     INTERNET,
@@ -37,6 +38,8 @@ class AgentsOnKubernetesArgs:
     """The gateway's pods, which route outside requests to the agents."""
     scaling: Scaling | None = None
     """How the agents scale out; None runs one of each."""
+    ask_for_key: bool = False
+    """Generate a key the agents ask every review for (the traffic sends it): for agents on a network."""
 
 
 class AgentsOnKubernetes(pulumi.ComponentResource):
@@ -51,18 +54,30 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
         super().__init__("llm-infra-lab:workloads:AgentsOnKubernetes", name, None, opts)
         namespace = args.target.name
         otlp_url = args.otlp.url("otlp-grpc")
+        self.access_key: pulumi.Output[str] | None = None
+        if args.ask_for_key:
+            key = random.RandomPassword(
+                "agent-api-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+            )
+            self.access_key = pulumi.Output.secret(key.result)
         self.qdrant = replace(qdrant_service(), namespace=namespace)
         self.agents = [
-            replace(agent_service(role, args.image, args.llm, otlp_url, self.qdrant.url("http")), namespace=namespace)
+            replace(
+                agent_service(
+                    role, args.image, args.llm, otlp_url, self.qdrant.url("http"), access_key=self.access_key
+                ),
+                namespace=namespace,
+            )
             for role in ROLES
         ]
+        agent_urls = [agent.url("http") for agent in self.agents]
         self.traffic = replace(
-            traffic_service(args.image, [agent.url("http") for agent in self.agents], otlp_url, args.llm.provider),
+            traffic_service(args.image, agent_urls, otlp_url, args.llm.provider, access_key=self.access_key),
             namespace=namespace,
         )
         send_telemetry = to_service(args.otlp, "otlp-grpc")
         call_provider = (Allow(INTERNET, HTTPS_PORT),) if args.llm.api_key is not None else ()
-        key_in_env = {"CKV_K8S_35": "the agent reads its provider's API key from the environment only"}
+        key_in_env = {"CKV_K8S_35": "the app reads its keys from the environment only"}
 
         def pods(spec: ServiceSpec) -> Pods:
             return Pods(namespace, spec.name)
@@ -90,6 +105,7 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
                 self.traffic,
                 args,
                 egress=(*(to_service(agent, "http") for agent in self.agents), send_telemetry),
+                skips=key_in_env if self.traffic.secret_env else None,
                 depends_on=[args.image_ready],
             ),
         }

@@ -87,6 +87,7 @@ def test_mimir_ruler_reads_the_shipped_rule_files(configs, observability):
         "LLMCostBudgetBurn",
         "LLMAgentHighErrorRate",
         "LLMAgentSlowResponses",
+        "LLMAgentPromptInjectionBurst",
     }
 
 

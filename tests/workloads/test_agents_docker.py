@@ -161,7 +161,22 @@ def test_a_real_provider_without_its_key_is_refused_before_any_resource():
     assert run.resources == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("llmProvider", "bedrock"), ("llmMonthlyBudgetUsd", "-5")])
+def test_the_cache_and_routing_are_on_by_default_and_a_setting_away(running):
+    for name in AGENTS:
+        assert (running[name].env["SEMANTIC_CACHE"], running[name].env["ROUTING"]) == ("on", "on")
+        assert "LLM_CHEAP_MODEL" not in running[name].env, "the agent's default for its provider"
+        assert "AGENT_API_KEY" not in running[name].env, "published on loopback only: no key asked"
+    flipped = services(
+        evaluate("local", phase="agents", semanticCache="false", modelRouting="false", llmCheapModel="m")
+    )
+    for name in AGENTS:
+        assert (flipped[name].env["SEMANTIC_CACHE"], flipped[name].env["ROUTING"]) == ("off", "off")
+        assert flipped[name].env["LLM_CHEAP_MODEL"] == "m"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("llmProvider", "bedrock"), ("llmMonthlyBudgetUsd", "-5"), ("semanticCache", "maybe")]
+)
 def test_bad_llm_settings_are_refused(key, value):
     run = failed_stack("local", {"phase": "agents", key: value})
     assert f"pulumi config set llm-infra-lab:{key}" in str(run.error)
