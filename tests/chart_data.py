@@ -35,7 +35,7 @@ class ChartData:
 
     @functools.cached_property
     def values(self) -> dict:
-        return yaml.safe_load((self.path / "values.yaml").read_text())
+        return yaml.load((self.path / "values.yaml").read_text(), Loader=yaml.CSafeLoader)
 
     @functools.cached_property
     def schema(self) -> dict | None:

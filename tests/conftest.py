@@ -32,3 +32,8 @@ def checkov_reports() -> dict[str, dict]:
     runs = {f"{stack}:{p.name}": evaluate(stack, phase=p.name) for p in PHASES for stack in p.stacks}
     groups = {name: objects for name, run in runs.items() if (objects := manifests(run))}
     return checkov_scan(groups)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ML pipeline's end-to-end run (tens of seconds in a process of its own) starts first, beside the rest."""
+    items.sort(key=lambda item: item.path.name != "test_ml_pipeline.py")

@@ -8,6 +8,8 @@ and a fresh root stack, so runs do not leak into each other.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -216,15 +218,25 @@ OPERATOR_CONFIG = {
 
 def stack_config(stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """Project defaults, the stack file, what the operator sets, then overrides; keys fully qualified."""
-    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    project = read_yaml(REPO / "Pulumi.yaml")
     config = {f"{PROJECT}:{key}": _config_string(spec["default"]) for key, spec in project.get("config", {}).items()}
     stack_file = REPO / f"Pulumi.{stack}.yaml"
     if stack_file.exists():
-        values = yaml.safe_load(stack_file.read_text()).get("config", {})
+        values = read_yaml(stack_file).get("config", {})
         config.update({key: _config_string(value) for key, value in values.items()})
     for key, value in {**OPERATOR_CONFIG.get(stack, {}), **(overrides or {})}.items():
         config[key if ":" in key else f"{PROJECT}:{key}"] = value
     return config
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file of the repository, parsed once per version of it (a copy: callers may change it)."""
+    return copy.deepcopy(_parsed_yaml(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parsed_yaml(path: Path, _mtime_ns: int) -> Any:
+    return yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
 
 
 def _config_string(value: Any) -> str:

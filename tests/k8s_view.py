@@ -8,6 +8,7 @@ wire as floats and are turned back into integers, nothing else is changed.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import yaml
 
 from tests.harness import REPO, ProgramRun
@@ -66,6 +68,11 @@ def containers(workload: Mapping) -> list[dict]:
     return pod["containers"] + pod.get("initContainers", [])
 
 
+# kubernetes-validate reads its schema files, the 3 MB of definitions included, for every object it
+# validates; they never change, and validation only reads them.
+kubernetes_validate.utils.schema_contents = functools.cache(kubernetes_validate.utils.schema_contents)
+
+
 def schema_errors(objects: Iterable[dict]) -> dict[str, str]:
     """Strict validation against the Kubernetes schemas; kinds it has no schema for are reported."""
     errors = {}
@@ -92,10 +99,11 @@ def checkov_scan(groups: Mapping[str, Iterable[dict]]) -> dict[str, dict]:
     """
     if not CHECKOV.exists():
         raise FileNotFoundError(f"{CHECKOV} is missing: run `bash scripts/install`")
+    # Sorted: Pulumi registers independent resources in no fixed order, and the cache goes by content.
     files = {
-        f"group{index}/{number:03d}.yaml": yaml.safe_dump(manifest)
+        f"group{index}/{number:03d}.yaml": text
         for index, objects in enumerate(groups.values())
-        for number, manifest in enumerate(objects)
+        for number, text in enumerate(sorted(yaml.dump(manifest, Dumper=yaml.CSafeDumper) for manifest in objects))
     }
     installed = sorted(p.name for p in CHECKOV.parent.parent.glob("lib/python*/site-packages/checkov-*.dist-info"))
     digest = hashlib.sha256(json.dumps([list(groups), files, installed], sort_keys=True).encode())
