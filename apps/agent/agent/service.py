@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from agent import semconv as sc
 from agent.cache import CachedReview, CacheError, SemanticCache
@@ -140,19 +142,11 @@ class ReviewService:
         cache, role = self.cache, self.settings.role
         if cache is None:
             return sc.CACHE_DISABLED, None
-        with self.tracer.start_as_current_span(
+        with self._qdrant_span(
             sc.cache_lookup_span_name(cache.collection),
-            kind=SpanKind.CLIENT,
-            attributes={
-                sc.AGENT_NAME: role,
-                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
-                sc.DB_COLLECTION_NAME: cache.collection,
-                sc.DB_OPERATION_NAME: sc.DB_OPERATION_QUERY_POINTS,
-                sc.GEN_AI_REQUEST_MODEL: route.model,
-                sc.AGENT_CACHE_THRESHOLD: cache.threshold,
-            },
-            record_exception=False,
-            set_status_on_exception=False,
+            cache.collection,
+            sc.DB_OPERATION_QUERY_POINTS,
+            {sc.GEN_AI_REQUEST_MODEL: route.model, sc.AGENT_CACHE_THRESHOLD: cache.threshold},
         ) as span:
             start = time.perf_counter()
             try:
@@ -240,18 +234,11 @@ class ReviewService:
             guideline_ids=review.guideline_ids,
             created_at=time.time(),
         )
-        with self.tracer.start_as_current_span(
+        with self._qdrant_span(
             sc.cache_store_span_name(cache.collection),
-            kind=SpanKind.CLIENT,
-            attributes={
-                sc.AGENT_NAME: role,
-                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
-                sc.DB_COLLECTION_NAME: cache.collection,
-                sc.DB_OPERATION_NAME: sc.DB_OPERATION_UPSERT,
-                sc.GEN_AI_REQUEST_MODEL: route.model,
-            },
-            record_exception=False,
-            set_status_on_exception=False,
+            cache.collection,
+            sc.DB_OPERATION_UPSERT,
+            {sc.GEN_AI_REQUEST_MODEL: route.model},
         ) as span:
             try:
                 await asyncio.to_thread(cache.store, entry, route.model)
@@ -351,23 +338,34 @@ class ReviewService:
             },
         )
 
+    def _qdrant_span(
+        self, name: str, collection: str, operation: str, attributes: dict[str, Any]
+    ) -> AbstractContextManager[Span]:
+        """A client span for a call to Qdrant; the caller records failures on it, as it degrades gracefully."""
+        return self.tracer.start_as_current_span(
+            name,
+            kind=SpanKind.CLIENT,
+            attributes={
+                sc.AGENT_NAME: self.settings.role,
+                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
+                sc.DB_COLLECTION_NAME: collection,
+                sc.DB_OPERATION_NAME: operation,
+                **attributes,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
     async def _retrieve(self, text: str) -> tuple[list[Guideline], str]:
         store = self.store
         if store is None:
             return [], "disabled"
         role, top_k = self.settings.role, self.settings.retrieval_top_k
-        with self.tracer.start_as_current_span(
+        with self._qdrant_span(
             sc.retrieval_span_name(store.collection),
-            kind=SpanKind.CLIENT,
-            attributes={
-                sc.AGENT_NAME: role,
-                sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
-                sc.DB_COLLECTION_NAME: store.collection,
-                sc.DB_OPERATION_NAME: sc.DB_OPERATION_QUERY_POINTS,
-                sc.AGENT_RETRIEVAL_TOP_K: top_k,
-            },
-            record_exception=False,
-            set_status_on_exception=False,
+            store.collection,
+            sc.DB_OPERATION_QUERY_POINTS,
+            {sc.AGENT_RETRIEVAL_TOP_K: top_k},
         ) as span:
             start = time.perf_counter()
             try:
