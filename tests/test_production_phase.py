@@ -230,7 +230,13 @@ def pod_memory(objects: list[dict], replicas_field: str) -> dict[str, tuple[int,
         **{f"lgtm-{pod}": (mib, 1) for pod, mib in lgtm_eks.memory_requests_mib().items() if pod != "alloy"},
         **{f"cert-manager-{pod}": (mib, 1) for pod, mib in cert_manager.MEMORY_MIB.items() if pod != "startupapicheck"},
         "kserve-controller": (kserve.CONTROLLER_MEMORY_MIB + kserve.RBAC_PROXY_MEMORY_MIB, 1),
-        "iris-predictor": (kserve.MODEL_MEMORY_MIB, 2),
+        **{
+            f"{isvc['metadata']['name']}-predictor": (
+                kserve.MODEL_MEMORY_MIB,
+                isvc["spec"]["predictor"][replicas_field],
+            )
+            for isvc in of_kind(objects, "InferenceService")
+        },
         "traefik": (128, 1),
         "cluster-autoscaler": (cluster_autoscaler.MEMORY_MIB, 1),
         "aws-load-balancer-controller": (load_balancer_controller.MEMORY_MIB, 1),
