@@ -227,7 +227,7 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
 
 
 def mimir_deleted_defaults() -> dict:
-    """What the Mimir release deletes from the chart's defaults (Helm removes a key set to null)."""
+    """What the Mimir release sets back to Mimir's own defaults: nulls the chart renders, Mimir ignores."""
     return _chart_values("mimir-classic-architecture.yaml")
 
 

@@ -109,6 +109,12 @@ def test_reads_go_from_the_query_frontend_through_the_scheduler_to_the_queriers(
         assert mimir_chart[component]["enabled"] is True and mimir_chart[component]["replicas"] == 1, component
 
 
+def test_the_ruler_evaluates_without_notifying_an_alertmanager_the_lab_does_not_run(mimir_chart, mimir_config):
+    assert mimir_chart["alertmanager"]["enabled"] is False
+    assert mimir_config["ruler"].get("alertmanager_url") is None, "Mimir's default: no notifier"
+    assert mimir_config["ruler"]["enable_api"] is True, "Grafana lists the rules and alerts through it"
+
+
 def test_every_mimir_component_the_chart_deploys_is_budgeted(mimir_chart):
     deployed = {
         section
