@@ -15,21 +15,22 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaChart, install_with_role
 from components.runtime import restricted
-from components.runtime.helm import chart_release
 
-CHART = "cluster-autoscaler"
-CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
-CHART_VERSION = "9.59.0"
-"""The newest chart published; its image is v1.35.0 (no chart ships a newer minor yet)."""
+# The newest chart published; its image is v1.35.0 (no chart ships a newer minor yet). In kube-system: it
+# must see every pod, and kube-system is exempt from the lab's restricted Pod Security labels.
+CHART = IrsaChart(
+    chart="cluster-autoscaler",
+    version="9.59.0",
+    repository="https://kubernetes.github.io/autoscaler",
+    namespace="kube-system",
+    service_account="cluster-autoscaler",
+)
 IMAGE_REPOSITORY = "registry.k8s.io/autoscaling/cluster-autoscaler"
 IMAGE_TAG = "v1.36.1"
 """The cluster's minor, one past the chart's default: 1.36 reads the same flags and needs no RBAC the
 chart's 1.35 role lacks (cluster-autoscaler 1.36.0 release notes)."""
-NAMESPACE = "kube-system"
-"""It must see every pod; kube-system is also exempt from the lab's restricted Pod Security labels."""
-SERVICE_ACCOUNT = "cluster-autoscaler"
 MEMORY_MIB = 256
 CPU_REQUEST = "50m"
 CPU_LIMIT = "500m"
@@ -132,7 +133,7 @@ def _values(args: ClusterAutoscalerArgs, role_arn: pulumi.Input[str]) -> dict:
             "create": True,
             "serviceAccount": {
                 "create": True,
-                "name": SERVICE_ACCOUNT,
+                "name": CHART.service_account,
                 "annotations": {SERVICE_ACCOUNT_ANNOTATION: role_arn},
             },
         },
@@ -149,28 +150,16 @@ class ClusterAutoscaler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:aws:ClusterAutoscaler", name, None, opts)
-        self.role = IrsaRole(
-            f"{name}-irsa",
-            IrsaRoleArgs(
-                name=args.role_name,
-                oidc_provider_arn=args.oidc_provider_arn,
-                oidc_issuer=args.oidc_issuer,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                policy_json=scaling_policy(args.cluster_name),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.memory_mib = MEMORY_MIB
-        self.values = _values(args, self.role.role_arn)
-        self.release = chart_release(
+        installed = install_with_role(
             name,
-            release=CHART,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository=CHART_REPOSITORY,
-            namespace=NAMESPACE,
-            values=self.values,
-            opts=pulumi.ResourceOptions(parent=self),
+            CHART,
+            role_name=args.role_name,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            policy_json=scaling_policy(args.cluster_name),
+            values=lambda role_arn: _values(args, role_arn),
+            parent=self,
         )
+        self.role, self.values, self.release = installed.role, installed.values, installed.release
+        self.memory_mib = MEMORY_MIB
         self.register_outputs({"roleArn": self.role.role_arn, "release": self.release.name})

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.runtime.helm import chart_release
 
 STS_AUDIENCE = "sts.amazonaws.com"
 SERVICE_ACCOUNT_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -138,3 +142,60 @@ class IrsaRole(pulumi.ComponentResource):
         self.role_arn: pulumi.Output[str] = role.arn
         self.role_name: pulumi.Output[str] = role.name
         self.register_outputs({"roleArn": self.role_arn, "roleName": self.role_name})
+
+
+@dataclass(frozen=True)
+class IrsaChart:
+    """A pinned chart whose service account acts as an IRSA role: the lab's controllers that call AWS."""
+
+    chart: str
+    version: str
+    repository: str
+    namespace: str
+    service_account: str
+
+
+@dataclass(frozen=True)
+class IrsaRelease:
+    role: IrsaRole
+    values: Mapping[str, Any]
+    release: k8s.helm.v3.Release
+
+
+def install_with_role(
+    name: str,
+    chart: IrsaChart,
+    *,
+    role_name: str,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer: pulumi.Input[str],
+    policy_json: pulumi.Input[str],
+    values: Callable[[pulumi.Output[str]], Mapping[str, Any]],
+    parent: pulumi.Resource,
+) -> IrsaRelease:
+    """The role only the chart's service account may assume, then the release, its values given the role's ARN."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = IrsaRole(
+        f"{name}-irsa",
+        IrsaRoleArgs(
+            name=role_name,
+            oidc_provider_arn=oidc_provider_arn,
+            oidc_issuer=oidc_issuer,
+            namespace=chart.namespace,
+            service_account=chart.service_account,
+            policy_json=policy_json,
+        ),
+        opts=child,
+    )
+    chart_values = values(role.role_arn)
+    release = chart_release(
+        name,
+        release=chart.chart,
+        chart=chart.chart,
+        version=chart.version,
+        repository=chart.repository,
+        namespace=chart.namespace,
+        values=chart_values,
+        opts=child,
+    )
+    return IrsaRelease(role=role, values=chart_values, release=release)

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaRole, IrsaRoleArgs
+from components.aws.irsa import SERVICE_ACCOUNT_ANNOTATION, IrsaChart, install_with_role
 from components.runtime import restricted
-from components.runtime.helm import chart_release
 
-CHART = "aws-load-balancer-controller"
-CHART_REPOSITORY = "https://aws.github.io/eks-charts"
-CHART_VERSION = "3.5.0"
-"""Controller v3.5.0: the chart's version is the controller's since 3.0."""
-NAMESPACE = "kube-system"
-SERVICE_ACCOUNT = "aws-load-balancer-controller"
+CHART = IrsaChart(
+    chart="aws-load-balancer-controller",
+    version="3.5.0",  # controller v3.5.0: the chart's version is the controller's since 3.0
+    repository="https://aws.github.io/eks-charts",
+    namespace="kube-system",
+    service_account="aws-load-balancer-controller",
+)
 LOAD_BALANCER_CLASS = "service.k8s.aws/nlb"
 """A Service of this class is this controller's; the in-tree provider leaves it alone."""
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -208,7 +208,7 @@ def _values(args: LoadBalancerControllerArgs, role_arn: pulumi.Input[str]) -> di
         "replicaCount": 1,
         "serviceAccount": {
             "create": True,
-            "name": SERVICE_ACCOUNT,
+            "name": CHART.service_account,
             "annotations": {SERVICE_ACCOUNT_ANNOTATION: role_arn},
         },
         # The lab's Services name their class; a webhook on every Service would have to be up before any.
@@ -233,27 +233,15 @@ class LoadBalancerController(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llm-infra-lab:aws:LoadBalancerController", name, None, opts)
         vpc_arn = pulumi.Output.all(args.vpc_id).apply(lambda ids: f"arn:aws:ec2:{args.region}:*:vpc/{ids[0]}")
-        self.role = IrsaRole(
-            f"{name}-irsa",
-            IrsaRoleArgs(
-                name=args.role_name,
-                oidc_provider_arn=args.oidc_provider_arn,
-                oidc_issuer=args.oidc_issuer,
-                namespace=NAMESPACE,
-                service_account=SERVICE_ACCOUNT,
-                policy_json=controller_policy(args.cluster_name, vpc_arn),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.values = _values(args, self.role.role_arn)
-        self.release = chart_release(
+        installed = install_with_role(
             name,
-            release=CHART,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository=CHART_REPOSITORY,
-            namespace=NAMESPACE,
-            values=self.values,
-            opts=pulumi.ResourceOptions(parent=self),
+            CHART,
+            role_name=args.role_name,
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer=args.oidc_issuer,
+            policy_json=controller_policy(args.cluster_name, vpc_arn),
+            values=lambda role_arn: _values(args, role_arn),
+            parent=self,
         )
+        self.role, self.values, self.release = installed.role, installed.values, installed.release
         self.register_outputs({"roleArn": self.role.role_arn})
