@@ -10,6 +10,7 @@ emits, the lab's agents or your own.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -25,6 +26,13 @@ SERVICE_FILTER = f'service=~"$service", {SERVER_SPANS}'
 
 def _promql(ref_id: str, expr: str, legend: str) -> prometheus.Dataquery:
     return prometheus.Dataquery().ref_id(ref_id).datasource(METRICS.ref).expr(expr).legend_format(legend).range()
+
+
+def _with_percentiles(panel: timeseries.Panel, quantile: Callable[[float], str], legend: str) -> timeseries.Panel:
+    """p50 and p95 of a histogram, a line each per series."""
+    return panel.with_target(_promql("A", quantile(0.5), f"{legend} p50")).with_target(
+        _promql("B", quantile(0.95), f"{legend} p95")
+    )
 
 
 def _label_variable(name: str, title: str, metric: str, label: str) -> dashboard.QueryVariable:
@@ -179,14 +187,14 @@ def _usage_panels() -> list:
         .span(4)
         .with_target(_promql("A", f"{_rate(genai.COST, window='1h')} * 3600 * {genai.HOURS_PER_MONTH}", "projected"))
     )
-    latency = (
+    latency = _with_percentiles(
         timeseries.Panel()
         .title("LLM call latency")
         .description("p50 and p95 of gen_ai.client.operation.duration by agent.")
         .unit("s")
-        .span(12)
-        .with_target(_promql("A", _quantile(0.5, genai.OPERATION_DURATION), f"{_legend(genai.AGENT)} p50"))
-        .with_target(_promql("B", _quantile(0.95, genai.OPERATION_DURATION), f"{_legend(genai.AGENT)} p95"))
+        .span(12),
+        lambda q: _quantile(q, genai.OPERATION_DURATION),
+        _legend(genai.AGENT),
     )
     errors = (
         timeseries.Panel()
@@ -281,14 +289,14 @@ def _cache_panels() -> list:
             )
         )
     )
-    lookup_latency = (
+    lookup_latency = _with_percentiles(
         timeseries.Panel()
         .title("Cache lookup latency")
         .description("p50 and p95 of what a lookup (embedding and Qdrant query) adds before the LLM call.")
         .unit("s")
-        .span(6)
-        .with_target(_promql("A", _quantile(0.5, genai.CACHE_LOOKUP_DURATION), f"{_legend(genai.AGENT)} p50"))
-        .with_target(_promql("B", _quantile(0.95, genai.CACHE_LOOKUP_DURATION), f"{_legend(genai.AGENT)} p95"))
+        .span(6),
+        lambda q: _quantile(q, genai.CACHE_LOOKUP_DURATION),
+        _legend(genai.AGENT),
     )
     return [hit_rate, avoided, avoided_month, reduction, with_and_without, lookups, lookup_latency]
 
@@ -387,14 +395,14 @@ def model_server_panels() -> list:
             _promql("A", f"sum by (model_name) (rate({PREDICT_SECONDS}_count[$__rate_interval]))", "{{model_name}}")
         )
     )
-    latency = (
+    latency = _with_percentiles(
         timeseries.Panel()
         .title("Model prediction latency")
         .description("p50 and p95 of the model server's prediction time, by model.")
         .unit("s")
-        .span(12)
-        .with_target(_promql("A", _model_quantile(0.5), "{{model_name}} p50"))
-        .with_target(_promql("B", _model_quantile(0.95), "{{model_name}} p95"))
+        .span(12),
+        _model_quantile,
+        "{{model_name}}",
     )
     return [predictions, latency]
 
