@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
-from opentelemetry.metrics import Meter
+from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -155,79 +155,79 @@ class Telemetry:
         self.logger_provider.shutdown()
 
 
+def _counter(meter: Meter, name: str, description: str) -> Counter:
+    """A counter with the unit semconv.METRICS declares for it."""
+    kind, unit, _ = sc.METRICS[name]
+    if kind != sc.COUNTER:
+        raise TypeError(f"{name} is declared a {kind} in semconv.METRICS")
+    return meter.create_counter(name, unit=unit, description=description)
+
+
+def _histogram(meter: Meter, name: str, description: str, buckets: Sequence[float]) -> Histogram:
+    """A histogram with the unit semconv.METRICS declares for it and the given bucket boundaries."""
+    kind, unit, _ = sc.METRICS[name]
+    if kind != sc.HISTOGRAM:
+        raise TypeError(f"{name} is declared a {kind} in semconv.METRICS")
+    return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets)
+
+
 class AgentMetrics:
     """The agent's instruments, with the attribute sets the dashboards group by."""
 
     def __init__(self, meter: Meter) -> None:
-        self.token_usage = meter.create_histogram(
-            sc.GEN_AI_CLIENT_TOKEN_USAGE,
-            unit=sc.UNIT_TOKEN,
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_USAGE_BUCKETS,
+        self.token_usage = _histogram(
+            meter, sc.GEN_AI_CLIENT_TOKEN_USAGE, "Number of input and output tokens used.", sc.TOKEN_USAGE_BUCKETS
         )
-        self.operation_duration = meter.create_histogram(
-            sc.GEN_AI_CLIENT_OPERATION_DURATION,
-            unit=sc.UNIT_SECONDS,
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
+        self.operation_duration = _histogram(
+            meter, sc.GEN_AI_CLIENT_OPERATION_DURATION, "GenAI operation duration.", sc.OPERATION_DURATION_BUCKETS
         )
-        self.cost = meter.create_counter(
-            sc.AGENT_LLM_COST,
-            unit=sc.UNIT_USD,
-            description="Cost of LLM calls in US dollars, from token counts and the price table.",
+        self.cost = _counter(
+            meter, sc.AGENT_LLM_COST, "Cost of LLM calls in US dollars, from token counts and the price table."
         )
-        self.baseline_cost = meter.create_counter(
+        self.baseline_cost = _counter(
+            meter,
             sc.AGENT_LLM_COST_BASELINE,
-            unit=sc.UNIT_USD,
-            description="What the same reviews would have cost on the strong model with no semantic cache.",
+            "What the same reviews would have cost on the strong model with no semantic cache.",
         )
-        self.route_requests = meter.create_counter(
-            sc.AGENT_ROUTE_REQUESTS,
-            unit=sc.UNIT_REQUEST,
-            description="Reviews by the route the router chose (cheap, strong) and why.",
+        self.route_requests = _counter(
+            meter, sc.AGENT_ROUTE_REQUESTS, "Reviews by the route the router chose (cheap, strong) and why."
         )
-        self.retries = meter.create_counter(
+        self.retries = _counter(
+            meter,
             sc.AGENT_LLM_RETRIES,
-            unit=sc.UNIT_RETRY,
-            description="LLM call attempts that failed and were retried, by the error type of the failed attempt.",
+            "LLM call attempts that failed and were retried, by the error type of the failed attempt.",
         )
-        self.cache_lookups = meter.create_counter(
-            sc.AGENT_CACHE_LOOKUPS,
-            unit=sc.UNIT_LOOKUP,
-            description="Semantic cache lookups by outcome (hit, miss, error).",
+        self.cache_lookups = _counter(
+            meter, sc.AGENT_CACHE_LOOKUPS, "Semantic cache lookups by outcome (hit, miss, error)."
         )
-        self.cache_lookup_duration = meter.create_histogram(
+        self.cache_lookup_duration = _histogram(
+            meter,
             sc.AGENT_CACHE_LOOKUP_DURATION,
-            unit=sc.UNIT_SECONDS,
-            description="Duration of a semantic cache lookup (embedding, Qdrant query, comparison), by outcome.",
-            explicit_bucket_boundaries_advisory=sc.CACHE_LOOKUP_BUCKETS,
+            "Duration of a semantic cache lookup (embedding, Qdrant query, comparison), by outcome.",
+            sc.CACHE_LOOKUP_BUCKETS,
         )
-        self.cache_tokens_avoided = meter.create_counter(
-            sc.AGENT_CACHE_TOKENS_AVOIDED,
-            unit=sc.UNIT_TOKEN,
-            description="Tokens of the LLM calls that cache hits made unnecessary.",
+        self.cache_tokens_avoided = _counter(
+            meter, sc.AGENT_CACHE_TOKENS_AVOIDED, "Tokens of the LLM calls that cache hits made unnecessary."
         )
-        self.cache_cost_avoided = meter.create_counter(
+        self.cache_cost_avoided = _counter(
+            meter,
             sc.AGENT_CACHE_COST_AVOIDED,
-            unit=sc.UNIT_USD,
-            description="Dollars of the LLM calls that cache hits made unnecessary; cost without the cache = "
+            "Dollars of the LLM calls that cache hits made unnecessary; cost without the cache = "
             "agent.llm.cost + this.",
         )
-        self.guardrail_checks = meter.create_counter(
+        self.guardrail_checks = _counter(
+            meter,
             sc.AGENT_GUARDRAIL_CHECKS,
-            unit=sc.UNIT_CHECK,
-            description="Guardrail checks by stage (input, output), check (pii, injection) and outcome.",
+            "Guardrail checks by stage (input, output), check (pii, injection) and outcome.",
         )
-        self.guardrail_redactions = meter.create_counter(
-            sc.AGENT_GUARDRAIL_REDACTIONS,
-            unit=sc.UNIT_REDACTION,
-            description="PII items redacted, by stage and PII type.",
+        self.guardrail_redactions = _counter(
+            meter, sc.AGENT_GUARDRAIL_REDACTIONS, "PII items redacted, by stage and PII type."
         )
-        self.retrieval_duration = meter.create_histogram(
+        self.retrieval_duration = _histogram(
+            meter,
             sc.AGENT_RETRIEVAL_DURATION,
-            unit=sc.UNIT_SECONDS,
-            description="Duration of guideline retrieval from Qdrant, by outcome.",
-            explicit_bucket_boundaries_advisory=sc.RETRIEVAL_DURATION_BUCKETS,
+            "Duration of guideline retrieval from Qdrant, by outcome.",
+            sc.RETRIEVAL_DURATION_BUCKETS,
         )
 
     @staticmethod
