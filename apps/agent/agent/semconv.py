@@ -27,6 +27,10 @@ AGENT_CACHE_TOKENS_AVOIDED = "agent.cache.tokens.avoided"
 AGENT_CACHE_COST_AVOIDED = "agent.cache.cost.avoided"
 AGENT_GUARDRAIL_CHECKS = "agent.guardrail.checks"
 AGENT_GUARDRAIL_REDACTIONS = "agent.guardrail.redactions"
+AGENT_GROUNDING_CHECKS = "agent.grounding.checks"
+AGENT_GROUNDING_PROBLEMS = "agent.grounding.problems"
+AGENT_WORKFLOW_DURATION = "agent.workflow.duration"
+AGENT_WORKFLOW_STEP_DURATION = "agent.workflow.step.duration"
 
 UNIT_TOKEN = "{token}"
 UNIT_SECONDS = "s"
@@ -36,6 +40,7 @@ UNIT_REQUEST = "{request}"
 UNIT_LOOKUP = "{lookup}"
 UNIT_CHECK = "{check}"
 UNIT_REDACTION = "{redaction}"
+UNIT_PROBLEM = "{problem}"
 
 # Bucket boundaries the GenAI conventions recommend for the two gen_ai.client histograms.
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -44,6 +49,8 @@ OPERATION_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.
 RETRIEVAL_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # A cache lookup embeds the text (well under a millisecond) and queries Qdrant.
 CACHE_LOOKUP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# A workflow step is one LLM call or one call to another agent (which makes one): the LLM's range.
+WORKFLOW_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0)
 
 COUNTER = "counter"
 HISTOGRAM = "histogram"
@@ -64,6 +71,10 @@ METRICS: dict[str, tuple[str, str, str]] = {
     AGENT_CACHE_COST_AVOIDED: (COUNTER, UNIT_USD, "agent_cache_cost_avoided_total"),
     AGENT_GUARDRAIL_CHECKS: (COUNTER, UNIT_CHECK, "agent_guardrail_checks_total"),
     AGENT_GUARDRAIL_REDACTIONS: (COUNTER, UNIT_REDACTION, "agent_guardrail_redactions_total"),
+    AGENT_GROUNDING_CHECKS: (COUNTER, UNIT_CHECK, "agent_grounding_checks_total"),
+    AGENT_GROUNDING_PROBLEMS: (COUNTER, UNIT_PROBLEM, "agent_grounding_problems_total"),
+    AGENT_WORKFLOW_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_workflow_duration_seconds"),
+    AGENT_WORKFLOW_STEP_DURATION: (HISTOGRAM, UNIT_SECONDS, "agent_workflow_step_duration_seconds"),
 }
 PROMETHEUS_NAMES = {name: prometheus for name, (_, _, prometheus) in METRICS.items()}
 
@@ -113,6 +124,18 @@ AGENT_GUARDRAIL_PII_TYPE = "agent.guardrail.pii_type"
 AGENT_GUARDRAIL_PII_TYPES = "agent.guardrail.pii_types"
 AGENT_GUARDRAIL_REDACTED_COUNT = "agent.guardrail.redacted_count"
 AGENT_GUARDRAIL_RULES = "agent.guardrail.rules"
+AGENT_GROUNDING_OUTCOME = "agent.grounding.outcome"
+AGENT_GROUNDING_PROBLEM = "agent.grounding.problem"
+"""One of the GROUNDING_* problems below (on agent.grounding.problems)."""
+# In the ungrounded log event: every problem found, and the guideline ids cited and retrieved.
+AGENT_GROUNDING_PROBLEMS_FOUND = "agent.grounding.problems_found"
+AGENT_GROUNDING_CITED_IDS = "agent.grounding.cited_ids"
+AGENT_WORKFLOW_NAME = "agent.workflow.name"
+AGENT_WORKFLOW_STEP = "agent.workflow.step"
+AGENT_WORKFLOW_COMPLETE = "agent.workflow.complete"
+"""On the workflow's server span: whether every step succeeded."""
+PEER_SERVICE = "peer.service"
+"""On a call to another agent: the service called (Tempo's service graph also pairs the spans)."""
 
 # --- span events --------------------------------------------------------------------------
 EVENT_LLM_RETRY = "agent.llm.retry"
@@ -124,6 +147,9 @@ EVENT_PII_REDACTED = "agent.guardrail.pii_redacted"
 """INFO: agent.name, agent.guardrail.stage, agent.guardrail.pii_types, agent.guardrail.redacted_count."""
 EVENT_INJECTION_SUSPECTED = "agent.guardrail.injection_suspected"
 """WARNING: agent.name, agent.guardrail.rules."""
+EVENT_UNGROUNDED = "agent.grounding.ungrounded"
+"""WARNING: agent.name, agent.grounding.problems_found, agent.grounding.cited_ids,
+agent.retrieval.guideline_ids; the record carries the review's trace and span ids."""
 
 # --- values -------------------------------------------------------------------------------
 OPERATION_CHAT = "chat"
@@ -147,11 +173,26 @@ GUARDRAIL_FLAGGED = "flagged"  # an injection rule matched
 DB_SYSTEM_QDRANT = "qdrant"
 DB_OPERATION_QUERY_POINTS = "query_points"
 DB_OPERATION_UPSERT = "upsert"
+GROUNDING_GROUNDED = "grounded"
+GROUNDING_UNGROUNDED = "ungrounded"
+GROUNDING_CITED_UNRETRIEVED = "cited_unretrieved"  # cites a guideline id retrieval did not return
+GROUNDING_NO_CITATION = "no_citation"  # retrieval returned guidelines and the review cites none
+GROUNDING_QUOTE_NOT_IN_INPUT = "quote_not_in_input"  # code-critic quotes code the input does not have
+WORKFLOW_LEARNING_CYCLE = "learning-cycle"
+STEP_GENERATE_ASSIGNMENT = "generate_assignment"
+STEP_REVIEW_PROMPT = "review_prompt"
+STEP_REVIEW_CODE = "review_code"
+STEP_COMPOSE_REPORT = "compose_report"
+WORKFLOW_STEPS = (STEP_GENERATE_ASSIGNMENT, STEP_REVIEW_PROMPT, STEP_REVIEW_CODE, STEP_COMPOSE_REPORT)
 
 
 def chat_span_name(model: str) -> str:
     """`{gen_ai.operation.name} {gen_ai.request.model}`, as the GenAI span conventions name it."""
     return f"{OPERATION_CHAT} {model}"
+
+
+def workflow_step_span_name(step: str) -> str:
+    return f"step {step}"
 
 
 def retrieval_span_name(collection: str) -> str:
