@@ -27,8 +27,9 @@ from agent import semconv as sc
 from agent.cache import CachedReview, CacheError, SemanticCache
 from agent.config import Settings
 from agent.guardrails import InputCheck, Redaction, check_input, redact
+from agent.llm_call import InstrumentedChat
 from agent.pricing import Usage, usage_cost_usd
-from agent.providers import ChatRequest, ChatResult, LLMProvider, ProviderError
+from agent.providers import ChatRequest, LLMProvider
 from agent.retrieval import GuidelineStore, RetrievalError
 from agent.roles import Guideline, system_prompt, user_message
 from agent.routing import ROUTE_STRONG, Route, Router
@@ -83,7 +84,7 @@ class ReviewService:
         self.cache = cache
         self.tracer = telemetry.tracer()
         self.metrics = AgentMetrics(telemetry.meter())
-        self._unpriced: set[str] = set()
+        self.chat = InstrumentedChat(settings.role, self.tracer, self.metrics)
 
     async def review(self, text: str) -> Review:
         """Raises ProviderError when the LLM call fails; nothing else a caller should expect."""
@@ -101,7 +102,7 @@ class ReviewService:
             user=user_message(role, text),
             max_tokens=self.settings.max_output_tokens,
         )
-        result, cost = await self._chat(request, route)
+        result, cost = await self.chat(request, route)
         self._record_baseline(route, result.usage, cost, cache_outcome)
         output = self._check_output(result.text)
         logger.info(
@@ -252,7 +253,7 @@ class ReviewService:
     def _record_baseline(self, route: Route, usage: Usage, cost: float | None, cache_outcome: str) -> None:
         """What this review would have cost on the strong model with no cache: the same tokens at its price."""
         strong, provider = self.router.strong_model, self.router.strong_provider
-        baseline = cost if route.name == ROUTE_STRONG else self._cost(strong, provider, usage)
+        baseline = cost if route.name == ROUTE_STRONG else self.chat.cost(strong, provider, usage)
         if baseline is not None:
             self.metrics.record_baseline_cost(
                 agent=self.settings.role,
@@ -270,16 +271,6 @@ class ReviewService:
         span.set_attribute(sc.AGENT_ROUTE, route.name)
         span.set_attribute(sc.AGENT_ROUTE_REASON, route.reason)
         return route
-
-    def _cost(self, model: str, provider: LLMProvider, usage: Usage) -> float | None:
-        """Dollars for a call: 0 on a free (local) provider; None, with a warning once, if unpriced."""
-        if getattr(provider, "free", False):
-            return 0.0
-        cost = usage_cost_usd(model, usage)
-        if cost is None and model not in self._unpriced:
-            self._unpriced.add(model)
-            logger.warning("no price for model %s: its cost is not counted", model)
-        return cost
 
     def _check_input(self, text: str) -> InputCheck:
         """Redact PII and look for injection; count, log (ids and counts only) and tag the server span."""
@@ -386,87 +377,3 @@ class ReviewService:
             span.set_attribute(sc.AGENT_RETRIEVAL_OUTCOME, outcome)
             span.set_attribute(sc.AGENT_RETRIEVAL_GUIDELINE_IDS, [g.id for g in guidelines])
             return guidelines, outcome
-
-    async def _chat(self, request: ChatRequest, route: Route) -> tuple[ChatResult, float | None]:
-        provider, role = route.provider, self.settings.role
-        attributes: dict[str, str | int] = {
-            sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
-            sc.GEN_AI_SYSTEM: provider.system,
-            sc.GEN_AI_PROVIDER_NAME: provider.system,
-            sc.GEN_AI_REQUEST_MODEL: request.model,
-            sc.GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
-            sc.AGENT_NAME: role,
-            sc.AGENT_ROUTE: route.name,
-        }
-        if provider.server_address:
-            attributes[sc.SERVER_ADDRESS] = provider.server_address
-            if provider.server_port:
-                attributes[sc.SERVER_PORT] = provider.server_port
-        with self.tracer.start_as_current_span(
-            sc.chat_span_name(request.model),
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        ) as span:
-            start = time.perf_counter()
-            try:
-                result = await provider.chat(request)
-            except Exception as exc:
-                duration = time.perf_counter() - start
-                error_type = exc.error_type if isinstance(exc, ProviderError) else type(exc).__qualname__
-                if isinstance(exc, ProviderError):
-                    exc.system = provider.system
-                self.metrics.record_chat(
-                    agent=role,
-                    system=provider.system,
-                    request_model=request.model,
-                    route=route.name,
-                    duration_s=duration,
-                    error_type=error_type,
-                    server_address=provider.server_address,
-                    server_port=provider.server_port,
-                    retries=exc.retries if isinstance(exc, ProviderError) else (),
-                )
-                span.set_attribute(sc.ERROR_TYPE, error_type)
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                logger.error(
-                    "LLM call to %s failed (%s): %s",
-                    provider.system,
-                    error_type,
-                    exc,
-                    extra={sc.AGENT_NAME: role, sc.GEN_AI_REQUEST_MODEL: request.model, sc.ERROR_TYPE: error_type},
-                )
-                raise
-            duration = time.perf_counter() - start
-            cost = self._cost(request.model, provider, result.usage)
-            self.metrics.record_chat(
-                agent=role,
-                system=provider.system,
-                request_model=request.model,
-                route=route.name,
-                duration_s=duration,
-                response_model=result.model,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                cost_usd=cost,
-                server_address=provider.server_address,
-                server_port=provider.server_port,
-                retries=result.retries,
-            )
-            span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, result.model)
-            span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, result.input_tokens)
-            span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, result.output_tokens)
-            if result.cache_read_tokens:
-                span.set_attribute(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, result.cache_read_tokens)
-            if result.cache_write_tokens or result.cache_write_1h_tokens:
-                span.set_attribute(
-                    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
-                    result.cache_write_tokens + result.cache_write_1h_tokens,
-                )
-            if result.response_id:
-                span.set_attribute(sc.GEN_AI_RESPONSE_ID, result.response_id)
-            if result.finish_reason:
-                span.set_attribute(sc.GEN_AI_RESPONSE_FINISH_REASONS, [result.finish_reason])
-            return result, cost
