@@ -55,6 +55,12 @@ class Guardrails(BaseModel):
     output_pii: list[str] = Field(description="PII types redacted from the review.")
 
 
+class GroundingReport(BaseModel):
+    grounded: bool = Field(description="False when the review cites or quotes what it was not given.")
+    problems: list[str] = Field(description="cited_unretrieved, no_citation, quote_not_in_input.")
+    cited_ids: list[str] = Field(description="The guideline ids the review cites.")
+
+
 class ReviewResponse(BaseModel):
     agent: str
     review: str
@@ -72,6 +78,7 @@ class ReviewResponse(BaseModel):
     cache: str = Field(description="hit (no LLM call), miss, error (Qdrant failing: a miss) or disabled.")
     cost_avoided_usd: float | None = Field(description="On a hit: the cost of the LLM call it made unnecessary.")
     guardrails: Guardrails
+    grounding: GroundingReport
     trace_id: str
 
     @classmethod
@@ -92,6 +99,11 @@ class ReviewResponse(BaseModel):
             cost_avoided_usd=result.cost_avoided_usd,
             guardrails=Guardrails(
                 input_pii=list(result.input_pii), injection=list(result.injection), output_pii=list(result.output_pii)
+            ),
+            grounding=GroundingReport(
+                grounded=not result.grounding_problems,
+                problems=list(result.grounding_problems),
+                cited_ids=list(result.cited_ids),
             ),
             trace_id=trace_id,
         )

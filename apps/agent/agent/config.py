@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS
-from agent.roles import ROLES
+from agent.roles import ALL_ROLES
 
 PROVIDERS = ("simulated", "anthropic", "openai")
 API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -162,9 +162,9 @@ class Settings:
 
         role = text("AGENT_ROLE")
         if role is None:
-            problems.append(f"AGENT_ROLE is required: one of {', '.join(ROLES)}")
-        elif role not in ROLES:
-            problems.append(f"AGENT_ROLE must be one of {', '.join(ROLES)}, got {role!r}")
+            problems.append(f"AGENT_ROLE is required: one of {', '.join(ALL_ROLES)}")
+        elif role not in ALL_ROLES:
+            problems.append(f"AGENT_ROLE must be one of {', '.join(ALL_ROLES)}, got {role!r}")
 
         provider = text("LLM_PROVIDER", "simulated") or "simulated"
         if provider not in PROVIDERS:

@@ -31,7 +31,7 @@ from agent import semconv as sc
 from agent.config import Secret, Settings
 from agent.guardrails import redact
 from agent.pricing import Usage
-from agent.roles import CODE_CRITIC
+from agent.roles import CODE_CRITIC, LEARNING_CYCLE, guidelines_for
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -220,7 +220,7 @@ class SimulatedProvider:
         await self._sleep(self.latency(request.model, request.user))
         if self.fails(request.model, request.user, repeat):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
-        text = self._review(request)
+        text = self._answer(request)
         return ChatResult(
             text=text,
             model=request.model,
@@ -238,59 +238,151 @@ class SimulatedProvider:
         salt = f"\n{repeat}" if repeat else ""
         return int.from_bytes(hashlib.sha256(f"{model}\n{user}{salt}".encode()).digest()[:8], "big")
 
+    # Per mille of answers that are ungrounded on purpose, by how: so the grounding check and its
+    # Loki alert have something to show offline. Fixed by the request's hash, like everything here.
+    CITES_UNRETRIEVED_PER_MILLE = 15
+    DROPS_CITATIONS_PER_MILLE = 10
+    MISQUOTES_PER_MILLE = 10
+    MISQUOTE = "os.system(user_input)"
+
+    def _answer(self, request: ChatRequest) -> str:
+        if self.role == LEARNING_CYCLE:
+            return _assignment(request.user, self._digest(request.model, request.user))
+        return self._review(request)
+
     def _review(self, request: ChatRequest) -> str:
         findings = _code_findings(request.user) if self.role == CODE_CRITIC else _prompt_findings(request.user)
-        cited = re.findall(r"\[([a-z]{2}-\d{3})\]", request.system)
+        retrieved = re.findall(r"^- \[([a-z]{2}-\d{3})\]", request.system, flags=re.MULTILINE)
+        slip = (self._digest(request.model, request.user) >> 32) % 1000
         count = len(findings)
         verdict = "looks good" if not count else f"needs work ({count} finding{'' if count == 1 else 's'})"
         lines = [f"Verdict: {verdict}."]
-        lines += [f"{n}. {finding}" for n, finding in enumerate(findings[: self.FINDINGS.get(request.model, 3)], 1)]
+        cited = []
+        for n, finding in enumerate(findings[: self.FINDINGS.get(request.model, 3)], 1):
+            cites = finding.guideline_id in retrieved
+            lines.append(f"{n}. {finding.text}" + (f" [{finding.guideline_id}]" if cites else ""))
+            cited += [finding.guideline_id] if cites else []
+            if finding.line is not None:
+                lines.append(f"   > {finding.line}")
+        cited = cited or retrieved
+        if slip < self.CITES_UNRETRIEVED_PER_MILLE:
+            cited = [*cited, next(g.id for g in guidelines_for(self.role) if g.id not in retrieved)]
+        elif slip < self.CITES_UNRETRIEVED_PER_MILLE + self.DROPS_CITATIONS_PER_MILLE:
+            lines, cited = [re.sub(r" \[[a-z]{2}-\d{3}\]$", "", line) for line in lines], []
+        elif self.role == CODE_CRITIC and slip < self._ungrounded_per_mille:
+            lines.append(f"   > {self.MISQUOTE}")
         if cited:
-            lines.append(f"Guidelines considered: {', '.join(cited)}.")
+            lines.append(f"Guidelines applied: {', '.join(dict.fromkeys(cited))}.")
         lines.append(f"(simulated review by {self.role}, model {request.model})")
         return "\n".join(lines)
 
+    @property
+    def _ungrounded_per_mille(self) -> int:
+        return self.CITES_UNRETRIEVED_PER_MILLE + self.DROPS_CITATIONS_PER_MILLE + self.MISQUOTES_PER_MILLE
 
-_PROMPT_CHECKS: tuple[tuple[str, str, bool], ...] = (
-    # (pattern, finding when the check fails, whether the pattern must be present)
-    (r"\byou are\b|\bact as\b|\brole\b", "No role or audience: say who the model is and who reads the answer.", True),
-    (r"\bjson\b|\bformat\b|\bbullet|\btable\b|\blist\b", "No output format: ask for JSON, a list or a table.", True),
-    (r"\bexample|\be\.g\.|for instance", "No examples: add one or two input/output examples.", True),
-    (r"\bmust\b|\bshould\b|\bdo not\b|\bdon't\b|\bat most\b|\bnever\b", "No constraints: state the limits.", True),
-    (r"\b(good|nice|something|stuff|etc)\b", "Vague words (good, nice, stuff): use measurable criteria.", False),
-    (r"\bignore (all|previous|the above)\b", "Contains an instruction override; fence user data in tags.", False),
+
+@dataclass(frozen=True)
+class Finding:
+    text: str
+    guideline_id: str
+    """The guideline the finding applies; cited when retrieval returned it."""
+    line: str | None = None
+    """The line of code it is about, quoted under it."""
+
+
+_PROMPT_CHECKS: tuple[tuple[str, str, str, bool], ...] = (
+    # (pattern, finding when the check fails, its guideline, whether the pattern must be present)
+    (
+        r"\byou are\b|\bact as\b|\brole\b",
+        "No role or audience: say who the model is and who reads the answer.",
+        "pr-001",
+        True,
+    ),
+    (
+        r"\bjson\b|\bformat\b|\bbullet|\btable\b|\blist\b",
+        "No output format: ask for JSON, a list or a table.",
+        "pr-002",
+        True,
+    ),
+    (r"\bexample|\be\.g\.|for instance", "No examples: add one or two input/output examples.", "pr-003", True),
+    (
+        r"\bmust\b|\bshould\b|\bdo not\b|\bdon't\b|\bat most\b|\bnever\b",
+        "No constraints: state the limits.",
+        "pr-006",
+        True,
+    ),
+    (
+        r"\b(good|nice|something|stuff|etc)\b",
+        "Vague words (good, nice, stuff): use measurable criteria.",
+        "pr-005",
+        False,
+    ),
+    (
+        r"\bignore (all|previous|the above)\b",
+        "Contains an instruction override; fence user data in tags.",
+        "pr-004",
+        False,
+    ),
 )
 
 
-def _prompt_findings(text: str) -> list[str]:
+def _prompt_findings(text: str) -> list[Finding]:
     lowered = text.lower()
     findings = [
-        finding for pattern, finding, required in _PROMPT_CHECKS if (re.search(pattern, lowered) is None) == required
+        Finding(finding, guideline)
+        for pattern, finding, guideline, required in _PROMPT_CHECKS
+        if (re.search(pattern, lowered) is None) == required
     ]
     if len(lowered.split()) < 8:
-        findings.append("Very short prompt: give the context the model cannot guess.")
+        findings.append(Finding("Very short prompt: give the context the model cannot guess.", "pr-006"))
     return findings
 
 
-_CODE_CHECKS: tuple[tuple[str, str], ...] = (
-    (r"\b(eval|exec)\s*\(", "eval/exec on data allows code execution: parse with json or ast.literal_eval."),
-    (r"except\s*:|except Exception:\s*\n\s*pass", "Bare or swallowed exception: catch the specific error and log it."),
+_CODE_CHECKS: tuple[tuple[str, str, str], ...] = (
+    (r"\b(eval|exec)\s*\(", "eval/exec on data allows code execution: parse with json or ast.literal_eval.", "cc-001"),
+    (
+        r"except\s*:|except Exception:\s*\n\s*pass",
+        "Bare or swallowed exception: catch the specific error and log it.",
+        "cc-002",
+    ),
     (
         r"(password|secret|api_key|token)\s*=\s*['\"][^'\"]+['\"]",
         "Hard-coded secret: read it from the environment.",
+        "cc-003",
     ),
-    (r"def \w+\([^)]*=\s*(\[\]|\{\})", "Mutable default argument: default to None and create it inside."),
-    (r"\bprint\s*\(", "print() in code: use the logging module."),
-    (r"\b(TODO|FIXME)\b", "Unresolved TODO/FIXME: turn it into an issue or fix it."),
-    (r"import \*", "Wildcard import hides where names come from: import them explicitly."),
+    (r"def \w+\([^)]*=\s*(\[\]|\{\})", "Mutable default argument: default to None and create it inside.", "cc-004"),
+    (r"\bprint\s*\(", "print() in code: use the logging module.", "cc-005"),
+    (r"\b(TODO|FIXME)\b", "Unresolved TODO/FIXME: turn it into an issue or fix it.", "cc-006"),
+    (r"import \*", "Wildcard import hides where names come from: import them explicitly.", "cc-006"),
 )
 
 
-def _code_findings(text: str) -> list[str]:
-    findings = [finding for pattern, finding in _CODE_CHECKS if re.search(pattern, text)]
+def _code_findings(text: str) -> list[Finding]:
+    findings = []
+    for pattern, finding, guideline in _CODE_CHECKS:
+        match = re.search(pattern, text)
+        if match:
+            start = text.rfind("\n", 0, match.start()) + 1
+            end = text.find("\n", start)
+            findings.append(Finding(finding, guideline, text[start : end if end >= 0 else None].strip()))
     if any(len(line) > 100 for line in text.splitlines()):
-        findings.append("Lines longer than 100 characters: wrap them for readability.")
+        findings.append(Finding("Lines longer than 100 characters: wrap them for readability.", "cc-006"))
     return findings
+
+
+def _assignment(task_message: str, digest: int) -> str:
+    """A practice prompt for the task; which of its parts it has is fixed by the hash, so reviews vary."""
+    task = re.sub(r"</?task>", "", task_message).strip()
+    parts = [
+        "You are a patient programming tutor for a learner who knows basic Python." if digest & 1 else "",
+        f"Task: {task}",
+        "Answer with a numbered list of steps, then the code in one block." if digest & 2 else "",
+        "For example, for 'reverse a list' the steps are: read the input, build the result, test it."
+        if digest & 4
+        else "",
+        "The code must have at most 40 lines and must not use third-party packages." if digest & 8 else "",
+    ]
+    return "\n".join(part for part in parts if part)
 
 
 def _redact(text: str, secret: Secret) -> str:

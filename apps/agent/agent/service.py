@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from agent import semconv as sc
 from agent.cache import CachedReview, CacheError, SemanticCache
 from agent.config import Settings
+from agent.grounding import Grounding, check_grounding, cited_ids
 from agent.guardrails import InputCheck, Redaction, check_input, redact
 from agent.llm_call import InstrumentedChat
 from agent.pricing import Usage, usage_cost_usd
@@ -63,6 +64,10 @@ class Review:
     """hit, miss, error or disabled."""
     cost_avoided_usd: float | None = None
     """On a hit: what the LLM call it made unnecessary cost."""
+    cited_ids: tuple[str, ...] = ()
+    """Guideline ids the review cites."""
+    grounding_problems: tuple[str, ...] = ()
+    """What makes the review ungrounded (grounding.py); a hit was grounded when it was stored."""
 
 
 class ReviewService:
@@ -104,6 +109,7 @@ class ReviewService:
         )
         result, cost = await self.chat(request, route)
         self._record_baseline(route, result.usage, cost, cache_outcome)
+        grounding = self._check_grounding(result.text, guidelines, text)
         output = self._check_output(result.text)
         logger.info(
             "review done: %s route (%s), cache %s, %d input + %d output tokens, cost %s, guidelines %s",
@@ -131,10 +137,40 @@ class ReviewService:
             injection=tuple(checked.injection),
             output_pii=tuple(output.types),
             cache=cache_outcome,
+            cited_ids=grounding.cited_ids,
+            grounding_problems=grounding.problems,
         )
-        if cache_outcome != sc.CACHE_DISABLED:
+        # An ungrounded review is answered once but never served again from the cache.
+        if cache_outcome != sc.CACHE_DISABLED and grounding.grounded:
             await self._store(text, review, route)
         return review
+
+    def _check_grounding(self, review: str, guidelines: list[Guideline], text: str) -> Grounding:
+        """Check citations and quotes; count the outcome; log an ungrounded review as an event for Loki."""
+        role = self.settings.role
+        retrieved = [g.id for g in guidelines]
+        grounding = check_grounding(role, review, retrieved, text)
+        self.metrics.record_grounding(agent=role, problems=grounding.problems)
+        span = trace.get_current_span()
+        span.set_attribute(
+            sc.AGENT_GROUNDING_OUTCOME, sc.GROUNDING_GROUNDED if grounding.grounded else sc.GROUNDING_UNGROUNDED
+        )
+        if not grounding.grounded:
+            span.set_attribute(sc.AGENT_GROUNDING_PROBLEMS_FOUND, grounding.problems)
+            logger.warning(
+                "review not grounded (%s): cites %s, retrieval returned %s",
+                ", ".join(grounding.problems),
+                ",".join(grounding.cited_ids) or "nothing",
+                ",".join(retrieved) or "nothing",
+                extra={
+                    sc.OTEL_EVENT_NAME: sc.EVENT_UNGROUNDED,
+                    sc.AGENT_NAME: role,
+                    sc.AGENT_GROUNDING_PROBLEMS_FOUND: grounding.problems,
+                    sc.AGENT_GROUNDING_CITED_IDS: grounding.cited_ids,
+                    sc.AGENT_RETRIEVAL_GUIDELINE_IDS: retrieved,
+                },
+            )
+        return grounding
 
     # --- semantic cache -----------------------------------------------------------------------
 
@@ -217,6 +253,7 @@ class ReviewService:
             output_pii=tuple(output.types),
             cache=sc.CACHE_HIT,
             cost_avoided_usd=avoided,
+            cited_ids=cited_ids(cached.review),
         )
 
     async def _store(self, text: str, review: Review, route: Route) -> None:

@@ -223,6 +223,24 @@ class AgentMetrics:
         self.guardrail_redactions = _counter(
             meter, sc.AGENT_GUARDRAIL_REDACTIONS, "PII items redacted, by stage and PII type."
         )
+        self.grounding_checks = _counter(
+            meter, sc.AGENT_GROUNDING_CHECKS, "Reviews checked for grounding, by outcome (grounded, ungrounded)."
+        )
+        self.grounding_problems = _counter(
+            meter, sc.AGENT_GROUNDING_PROBLEMS, "Grounding problems found in reviews, by problem."
+        )
+        self.workflow_duration = _histogram(
+            meter,
+            sc.AGENT_WORKFLOW_DURATION,
+            "Duration of a whole workflow run; error.type when a step failed.",
+            sc.WORKFLOW_DURATION_BUCKETS,
+        )
+        self.workflow_step_duration = _histogram(
+            meter,
+            sc.AGENT_WORKFLOW_STEP_DURATION,
+            "Duration of one workflow step, by step; error.type when it failed.",
+            sc.WORKFLOW_DURATION_BUCKETS,
+        )
         self.retrieval_duration = _histogram(
             meter,
             sc.AGENT_RETRIEVAL_DURATION,
@@ -362,6 +380,26 @@ class AgentMetrics:
             self.guardrail_redactions.add(
                 count, {sc.AGENT_NAME: agent, sc.AGENT_GUARDRAIL_STAGE: stage, sc.AGENT_GUARDRAIL_PII_TYPE: pii_type}
             )
+
+    def record_grounding(self, *, agent: str, problems: Sequence[str]) -> None:
+        outcome = sc.GROUNDING_UNGROUNDED if problems else sc.GROUNDING_GROUNDED
+        self.grounding_checks.add(1, {sc.AGENT_NAME: agent, sc.AGENT_GROUNDING_OUTCOME: outcome})
+        for problem in problems:
+            self.grounding_problems.add(1, {sc.AGENT_NAME: agent, sc.AGENT_GROUNDING_PROBLEM: problem})
+
+    def record_workflow(self, *, workflow: str, duration_s: float, error_type: str | None = None) -> None:
+        attributes = {sc.AGENT_WORKFLOW_NAME: workflow}
+        self.workflow_duration.record(
+            duration_s, {**attributes, sc.ERROR_TYPE: error_type} if error_type else attributes
+        )
+
+    def record_workflow_step(
+        self, *, workflow: str, step: str, duration_s: float, error_type: str | None = None
+    ) -> None:
+        attributes = {sc.AGENT_WORKFLOW_NAME: workflow, sc.AGENT_WORKFLOW_STEP: step}
+        if error_type:
+            attributes[sc.ERROR_TYPE] = error_type
+        self.workflow_step_duration.record(duration_s, attributes)
 
     def record_retrieval(self, *, agent: str, duration_s: float, outcome: str) -> None:
         self.retrieval_duration.record(duration_s, {sc.AGENT_NAME: agent, sc.AGENT_RETRIEVAL_OUTCOME: outcome})

@@ -68,6 +68,14 @@ class Captured:
         return list(self.logs.get_finished_logs())
 
 
+def counters(captured: Captured, name: str) -> dict[tuple[tuple[str, object], ...], float]:
+    """A counter's values by their sorted attribute pairs."""
+    return {
+        tuple(sorted((point.attributes or {}).items())): point.value  # type: ignore[union-attr]
+        for point in captured.metric(name).data.data_points
+    }
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: connecting to it is refused at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -5,6 +5,7 @@ size bound, outages) and, through the app, hits that skip the LLM, with their te
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -209,9 +210,14 @@ class CountingProvider:
         self.calls = 0
 
     async def chat(self, request: ChatRequest) -> ChatResult:
+        """A grounded review: it cites the guidelines it was given (an ungrounded one is never cached)."""
         self.calls += 1
+        cited = ", ".join(re.findall(r"^- \[([a-z]{2}-\d{3})\]", request.system, flags=re.MULTILINE))
         return ChatResult(
-            text=f"Verdict: fine ({self.calls}).", model=request.model, input_tokens=300, output_tokens=60
+            text=f"Verdict: fine ({self.calls}). Applied: {cited}.",
+            model=request.model,
+            input_tokens=300,
+            output_tokens=60,
         )
 
     async def aclose(self) -> None:

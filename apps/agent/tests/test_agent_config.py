@@ -24,7 +24,7 @@ def test_role_alone_gives_the_documented_defaults() -> None:
     ("environ", "expected"),
     [
         ({}, "AGENT_ROLE is required: one of prompt-reviewer, code-critic"),
-        ({"AGENT_ROLE": "poet"}, "AGENT_ROLE must be one of prompt-reviewer, code-critic, got 'poet'"),
+        ({"AGENT_ROLE": "poet"}, "AGENT_ROLE must be one of prompt-reviewer, code-critic, learning-cycle, got 'poet'"),
         ({"AGENT_ROLE": "code-critic", "LLM_PROVIDER": "gemini"}, "LLM_PROVIDER must be one of"),
         ({"AGENT_ROLE": "code-critic", "LLM_PROVIDER": "anthropic"}, "ANTHROPIC_API_KEY is required"),
         ({"AGENT_ROLE": "code-critic", "LLM_PROVIDER": "openai"}, "OPENAI_API_KEY is required"),
@@ -96,4 +96,6 @@ def test_startup_with_a_bad_role_exits_2_with_the_message(
 ) -> None:
     monkeypatch.setenv("AGENT_ROLE", "poet")
     assert main() == 2
-    assert "AGENT_ROLE must be one of prompt-reviewer, code-critic, got 'poet'" in capsys.readouterr().err
+    assert (
+        "AGENT_ROLE must be one of prompt-reviewer, code-critic, learning-cycle, got 'poet'" in capsys.readouterr().err
+    )

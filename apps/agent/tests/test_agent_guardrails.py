@@ -14,7 +14,7 @@ from opentelemetry.trace import StatusCode
 from agent.guardrails import INJECTION_RULES, injection_rules, luhn_valid, redact
 from agent.providers import ChatRequest, ChatResult
 from agent.workload import CODE_TOPICS, PROMPT_TOPICS
-from agent_test_support import Captured, client_for, make_settings
+from agent_test_support import Captured, client_for, counters, make_settings
 
 EMAIL = "jane.doe+billing@example.co.uk"
 PHONE = "+1 (415) 555-0100"
@@ -137,13 +137,6 @@ class RecordingProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def counters(captured: Captured, name: str) -> dict[tuple[tuple[str, object], ...], float]:
-    return {
-        tuple(sorted((point.attributes or {}).items())): point.value  # type: ignore[union-attr]
-        for point in captured.metric(name).data.data_points
-    }
 
 
 def test_pii_never_reaches_the_llm_logs_spans_or_answer(captured: Captured, caplog: pytest.LogCaptureFixture) -> None:
