@@ -1,4 +1,4 @@
-"""`python -m agent`: read the environment, set up telemetry and serve on PORT."""
+"""`python -m agent`: read the environment, set up telemetry and serve AGENT_ROLE's app on PORT."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sys
 
 from agent.app import create_app
 from agent.config import ConfigError, Settings
+from agent.roles import LEARNING_CYCLE
 from agent.serving import serve
+from agent.workflow_app import create_workflow_app
 
 
 def main() -> int:
@@ -20,7 +22,9 @@ def main() -> int:
         settings.role,
         settings.log_level,
         settings.port,
-        lambda telemetry, _stop: create_app(settings, telemetry=telemetry),
+        lambda telemetry, _stop: (create_workflow_app if settings.role == LEARNING_CYCLE else create_app)(
+            settings, telemetry=telemetry
+        ),
     )
 
 

@@ -11,7 +11,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,17 +36,21 @@ from agent.telemetry import Telemetry
 logger = logging.getLogger(__name__)
 
 
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, Field(min_length=1, description="The prompt or code to review.")]
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must not be blank")
-        return value
+    _not_blank = field_validator("text")(not_blank)
 
 
 class Guardrails(BaseModel):
@@ -225,18 +229,20 @@ def check_access(request: Request, key: Secret | None) -> None:
         raise HTTPException(401, "send the agent's key: Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
 
 
-async def read_review_text(request: Request, settings: Settings) -> str:
-    """The `text` of a /review body: 415, 413 or 422 (RequestValidationError) unless it is usable."""
+async def read_json(request: Request, settings: Settings, model: type[BodyT]) -> BodyT:
+    """The body as `model`: 415, 413 or 422 (RequestValidationError) unless it is usable."""
     if not is_json(request.headers.get("content-type")):
         raise HTTPException(415, "the body must be JSON (content-type: application/json)")
     body = await read_body(request, settings.max_body_bytes)
     try:
-        payload = ReviewRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(validation_errors(exc)) from None
-    if len(payload.text) > settings.max_text_chars:
-        raise HTTPException(413, f"text has {len(payload.text)} characters; the limit is {settings.max_text_chars}")
-    return payload.text
+
+
+def check_length(field: str, text: str, settings: Settings) -> None:
+    if len(text) > settings.max_text_chars:
+        raise HTTPException(413, f"{field} has {len(text)} characters; the limit is {settings.max_text_chars}")
 
 
 def add_error_handlers(app: FastAPI, role: str) -> None:
@@ -249,6 +255,17 @@ def add_error_handlers(app: FastAPI, role: str) -> None:
         # Not an error of this service: the caller gave up (a timeout, a closed tab).
         logger.info("client disconnected before sending its whole request", extra={sc.AGENT_NAME: role})
         return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+def instrument(app: FastAPI, telemetry: Telemetry) -> None:
+    """A server span per request (health checks aside), and the HTTP server metrics."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        excluded_urls="/healthz",
+        exclude_spans=["receive", "send"],
+    )
 
 
 def create_app(
@@ -339,7 +356,8 @@ def create_app(
         """Review `text` as this agent's role; the body is read by hand to cap its size first."""
         trace.get_current_span().set_attribute(sc.AGENT_NAME, settings.role)
         check_access(request, settings.access_key)
-        text = await read_review_text(request, settings)
+        text = (await read_json(request, settings, ReviewRequest)).text
+        check_length("text", text, settings)
         try:
             result = await service.review(text)
         except ProviderError as exc:
@@ -353,11 +371,5 @@ def create_app(
             )
         return ReviewResponse.of(settings.role, result, current_trace_id())
 
-    FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        excluded_urls="/healthz",
-        exclude_spans=["receive", "send"],
-    )
+    instrument(app, telemetry)
     return app

@@ -7,11 +7,11 @@ misconfigured container fails with one clear message instead of a stack trace on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS
-from agent.roles import ALL_ROLES
+from agent.roles import ALL_ROLES, CODE_CRITIC, LEARNING_CYCLE, PROMPT_REVIEWER
 
 PROVIDERS = ("simulated", "anthropic", "openai")
 API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -19,6 +19,8 @@ DEFAULT_BASE_URLS = {"anthropic": "https://api.anthropic.com", "openai": "https:
 BASE_URL_VARIABLES = {"anthropic": "ANTHROPIC_BASE_URL", "openai": "OPENAI_BASE_URL"}
 # The agents' own key (not the provider's): set where they are reachable from a network, not just loopback.
 ACCESS_KEY_VARIABLE = "AGENT_API_KEY"
+# Where the workflow finds the reviewers it calls.
+REVIEWER_URL_VARIABLES = {PROMPT_REVIEWER: "PROMPT_REVIEWER_URL", CODE_CRITIC: "CODE_CRITIC_URL"}
 MIN_ACCESS_KEY_CHARS = 16
 
 T = TypeVar("T", int, float)
@@ -98,6 +100,10 @@ class Settings:
     simulated_latency_s: float = 0.15
     simulated_error_rate: float = 0.05
     log_level: str = "INFO"
+    reviewer_urls: Mapping[str, str] = field(default_factory=dict)
+    """learning-cycle only: each reviewer's base URL, by role."""
+    reviewer_timeout_s: float = 45.0
+    """learning-cycle only: one call to a reviewer, whose own LLM call may take LLM_TIMEOUT_SECONDS."""
 
     @property
     def max_body_bytes(self) -> int:
@@ -127,6 +133,18 @@ class Settings:
         if key is None:
             problems.append(f"{key_name} is required when LLM_PROVIDER={provider}")
         return Secret(key) if key else None, text(BASE_URL_VARIABLES[provider], DEFAULT_BASE_URLS[provider])
+
+    @staticmethod
+    def _reviewer_urls(text: Callable[..., str | None], problems: list[str]) -> dict[str, str]:
+        """The reviewers the workflow calls, by role; each one required."""
+        urls = {}
+        for reviewer, name in REVIEWER_URL_VARIABLES.items():
+            url = text(name)
+            if url is None or not url.startswith(("http://", "https://")):
+                problems.append(f"{name} is required for AGENT_ROLE={LEARNING_CYCLE}: http(s)://host:port")
+            else:
+                urls[reviewer] = url.rstrip("/")
+        return urls
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -184,6 +202,7 @@ class Settings:
         if access_key is not None and len(access_key) < MIN_ACCESS_KEY_CHARS:
             problems.append(f"{ACCESS_KEY_VARIABLE} must have at least {MIN_ACCESS_KEY_CHARS} characters")
 
+        reviewer_urls = cls._reviewer_urls(text, problems) if role == LEARNING_CYCLE else {}
         log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -220,6 +239,8 @@ class Settings:
             simulated_latency_s=number("SIMULATED_LATENCY_MS", 150, int, 0, 60_000) / 1000,
             simulated_error_rate=number("SIMULATED_ERROR_RATE", 0.05, float, 0.0, 1.0),
             log_level=log_level,
+            reviewer_urls=reviewer_urls,
+            reviewer_timeout_s=number("REVIEWER_TIMEOUT_SECONDS", 45.0, float, 1.0, 600.0),
         )
         if problems:
             raise ConfigError("invalid agent configuration:\n  - " + "\n  - ".join(problems))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric
@@ -18,6 +24,7 @@ from agent.app import create_app
 from agent.config import Settings
 from agent.providers import LLMProvider, SimulatedProvider
 from agent.roles import user_message
+from agent.serving import server_config
 from agent.telemetry import Telemetry
 
 with warnings.catch_warnings():
@@ -120,3 +127,27 @@ def failing_text(role: str) -> str:
         if provider.fails("simulated-small", user_message(role, text)):
             return text
     raise AssertionError("no failing text found")
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI, listener: socket.socket) -> Iterator[None]:
+    """Serve `app` on an already listening socket in a thread, and stop it afterwards."""
+    server = uvicorn.Server(server_config(app, port=listener.getsockname()[1], host="127.0.0.1"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def listening_socket() -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    return listener

@@ -6,44 +6,15 @@ asyncio carries from one request's task into the connection's later read callbac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
-import uvicorn
-from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 
 from agent.app import create_app
-from agent.serving import server_config
-from agent_test_support import PROMPT, Captured, make_settings, passing_text
-
-
-@contextlib.contextmanager
-def serving(app: FastAPI, listener: socket.socket) -> Iterator[None]:
-    """Serve `app` on an already listening socket in a thread, and stop it afterwards."""
-    server = uvicorn.Server(server_config(app, port=listener.getsockname()[1], host="127.0.0.1"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def listening_socket() -> socket.socket:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    return listener
+from agent_test_support import PROMPT, Captured, listening_socket, make_settings, passing_text, serving
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
