@@ -5,9 +5,9 @@ TRAFFIC_MAX_IN_FLIGHT outstanding (a tick is skipped rather than queued when the
 so dashboards fill within a minute and a slow agent is never buried. Each agent gets texts of its
 kind (its role comes from its /healthz) from `agent.workload`: known topics with a Zipf
 popularity, repeated or paraphrased, and TRAFFIC_NEW_FRACTION of new texts, so a semantic cache's
-hit rate means something. The generator is traced, so Tempo's service graph shows
-traffic-generator -> agent edges. It serves its own GET /healthz on PORT, so the image's
-HEALTHCHECK works for this command too.
+hit rate means something; learning-cycle gets exercises (a task and code) on /cycle. The
+generator is traced, so Tempo's service graph shows traffic-generator -> agent edges. It serves
+its own GET /healthz on PORT, so the image's HEALTHCHECK works for this command too.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from agent.config import ACCESS_KEY_VARIABLE, ConfigError, Secret
+from agent.roles import LEARNING_CYCLE
 from agent.serving import serve
 from agent.telemetry import Telemetry
 from agent.workload import Workload
@@ -162,14 +163,21 @@ class TrafficGenerator:
         """A sample of the agent's kind from the workload: a known topic in some phrasing, or a new text."""
         return self.workload.sample(role).text
 
+    def request_for(self, role: str | None) -> tuple[str, dict[str, str]]:
+        """The path and JSON body for the agent: an exercise for learning-cycle, else a text to review."""
+        if role == LEARNING_CYCLE:
+            exercise = self.workload.exercise()
+            return "/cycle", {"task": exercise.task, "code": exercise.code.text}
+        return "/review", {"text": self.text_for(role)}
+
     async def _send(self, url: str) -> None:
         role = await self._role(url)
-        text = self.text_for(role)
+        path, body = self.request_for(role)
         self.stats.sent += 1
         with self.tracer.start_as_current_span(
-            "POST /review",
+            f"POST {path}",
             kind=SpanKind.CLIENT,
-            attributes={"http.request.method": "POST", "url.full": f"{url}/review", "agent.name": role or "unknown"},
+            attributes={"http.request.method": "POST", "url.full": f"{url}{path}", "agent.name": role or "unknown"},
         ) as span:
             headers: dict[str, str] = {}
             if self.config.access_key:
@@ -177,7 +185,7 @@ class TrafficGenerator:
             propagate.inject(headers)
             try:
                 response = await self.client.post(
-                    f"{url}/review", json={"text": text}, headers=headers, timeout=self.config.timeout_s
+                    f"{url}{path}", json=body, headers=headers, timeout=self.config.timeout_s
                 )
             except httpx.HTTPError as exc:
                 self.stats.failed += 1

@@ -377,6 +377,23 @@ _NOUNS = ("orders", "users", "prices", "events", "scores", "rows", "tokens", "fi
 _OPS = ("+", "-", "*", "//", "%")
 # Of the new texts, the share that are long prompts or complex code (the strong model's work).
 HARD_SHARE = 0.3
+# What learners practise in learning-cycle: a few tasks come up again and again, like the topics.
+LEARNING_TASKS = (
+    "Write a function that loads a JSON config file and validates its keys",
+    "Parse a CSV file of orders and sum the totals per customer",
+    "Call a REST API with retries and a timeout",
+    "Read a password from the environment instead of the code",
+    "Write unit tests for a function that formats prices",
+    "Log errors with context instead of printing them",
+)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A learning-cycle request: the task practised and the learner's code for it."""
+
+    task: str
+    code: Sample
 
 
 class Workload:
@@ -402,6 +419,10 @@ class Workload:
             return self._new_code() if kind == "code" else self._new_prompt()
         topic = self.rng.choices(topics, cum_weights=self._weights[kind])[0]
         return Sample(self.rng.choice(topic.variants), topic.id)
+
+    def exercise(self) -> Exercise:
+        """A task, and code from the same mix code-critic gets (popular snippets, some new)."""
+        return Exercise(self.rng.choice(LEARNING_TASKS), self.sample(CODE_CRITIC))
 
     def _new_id(self) -> str:
         self._new += 1

@@ -18,7 +18,7 @@ from agent.app import create_app
 from agent.config import ConfigError
 from agent.telemetry import Telemetry
 from agent.traffic import TrafficConfig, TrafficGenerator, create_traffic_app
-from agent.workload import CODE_TOPICS, PROMPT_TOPICS
+from agent.workload import CODE_TOPICS, LEARNING_TASKS, PROMPT_TOPICS
 from agent_test_support import Captured, TestClient, closed_port, make_settings
 
 
@@ -87,6 +87,17 @@ def test_requests_alternate_between_agents_with_texts_of_their_kind(captured: Ca
     assert all(text in code or text.startswith("def ") for text in by_host["code-critic"])
     spans = captured.finished_spans()
     assert len(spans) == 8 and all(s.kind == SpanKind.CLIENT and s.name == "POST /review" for s in spans)
+
+
+def test_the_workflow_gets_exercises_on_its_own_path(captured: Captured) -> None:
+    seen: list[httpx.Request] = []
+    config = TrafficConfig(urls=("http://code-critic", "http://learning-cycle"), rate=500, max_requests=6)
+    generator = run(config, fake_agents(seen), captured.telemetry)
+    assert generator.stats.ok == 6
+    exercises = [json.loads(r.content) for r in seen if r.url.host == "learning-cycle"]
+    assert len(exercises) == 3 and {r.url.path for r in seen if r.url.host == "learning-cycle"} == {"/cycle"}
+    assert all(set(body) == {"task", "code"} and body["task"] in LEARNING_TASKS for body in exercises)
+    assert {s.name for s in captured.finished_spans()} == {"POST /review", "POST /cycle"}
 
 
 def test_slow_agents_make_the_generator_skip_instead_of_piling_up(captured: Captured) -> None:
