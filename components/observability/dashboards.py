@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, Variabl
 from components.observability import genai
 from components.observability.datasources import LOGS, METRICS
 from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
-from components.serving.telemetry import PREDICT_SECONDS
+from components.serving.telemetry import MODEL_LABEL, PREDICT_SECONDS
 
 SERVICE_FILTER = f'service=~"$service", {SERVER_SPANS}'
 
@@ -127,11 +127,18 @@ def _legend(*labels: str) -> str:
     return " ".join(f"{{{{{label}}}}}" for label in labels)
 
 
-def _rate(metric: str, selector: str = "", window: str = "$__rate_interval", by: tuple[str, ...] = ()) -> str:
-    """sum [by (…)] (rate(metric{agent filter, selector}[window]))."""
-    matchers = ", ".join(m for m in (AGENT_FILTER, selector) if m)
+def _rate(
+    metric: str,
+    selector: str = "",
+    window: str = "$__rate_interval",
+    by: tuple[str, ...] = (),
+    scope: str = AGENT_FILTER,
+) -> str:
+    """sum [by (…)] (rate(metric{scope, selector}[window])); the scope is "" for series without an agent name."""
+    matchers = ", ".join(m for m in (scope, selector) if m)
+    series = f"{metric}{{{matchers}}}" if matchers else metric
     grouping = f" by ({', '.join(by)}) " if by else ""
-    return f"sum{grouping}(rate({metric}{{{matchers}}}[{window}]))"
+    return f"sum{grouping}(rate({series}[{window}]))"
 
 
 def _stat(title: str, description: str, unit: str, expr: str) -> stat.Panel:
@@ -391,9 +398,7 @@ def model_server_panels() -> list:
         .description("Requests the model server answered, by model (KServe's request_predict_seconds).")
         .unit("reqps")
         .span(12)
-        .with_target(
-            _promql("A", f"sum by (model_name) (rate({PREDICT_SECONDS}_count[$__rate_interval]))", "{{model_name}}")
-        )
+        .with_target(_promql("A", _rate(f"{PREDICT_SECONDS}_count", by=(MODEL_LABEL,), scope=""), _legend(MODEL_LABEL)))
     )
     latency = _with_percentiles(
         timeseries.Panel()
@@ -401,18 +406,14 @@ def model_server_panels() -> list:
         .description("p50 and p95 of the model server's prediction time, by model.")
         .unit("s")
         .span(12),
-        _model_quantile,
-        "{{model_name}}",
+        lambda q: _quantile(q, PREDICT_SECONDS, by=(MODEL_LABEL,), scope=""),
+        _legend(MODEL_LABEL),
     )
     return [predictions, latency]
 
 
-def _model_quantile(q: float) -> str:
-    return f"histogram_quantile({q}, sum by (model_name, le) (rate({PREDICT_SECONDS}_bucket[$__rate_interval])))"
-
-
-def _quantile(q: float, histogram: str) -> str:
-    return f"histogram_quantile({q}, {_rate(f'{histogram}_bucket', by=(genai.AGENT, 'le'))})"
+def _quantile(q: float, histogram: str, by: tuple[str, ...] = (genai.AGENT,), scope: str = AGENT_FILTER) -> str:
+    return f"histogram_quantile({q}, {_rate(f'{histogram}_bucket', by=(*by, 'le'), scope=scope)})"
 
 
 def dashboard_files() -> dict[str, str]:
