@@ -349,6 +349,6 @@ def test_the_model_servers_metrics_reach_mimir_and_a_panel_beside_the_agents(obj
     sources = [rule["from"][0].get("podSelector", {}).get("matchLabels") for rule in predictor]
     assert {"app.kubernetes.io/name": "alloy"} in sources, "Alloy may scrape the model server"
     board = json.loads(dashboards.dashboard_files()["llm-agents.json"])
-    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    exprs = [t.get("expr", "") for p in board["panels"] for t in p.get("targets", [])]
     assert any("request_predict_seconds_count" in e for e in exprs)
     assert any("request_predict_seconds_bucket" in e for e in exprs)

@@ -12,14 +12,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from grafana_foundation_sdk.builders import dashboard, logs, loki, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    dashboard,
+    logs,
+    loki,
+    nodegraph,
+    prometheus,
+    stat,
+    tempo,
+    timeseries,
+)
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import BigValueTextMode, VizOrientation
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh
 
 from components.observability import genai
-from components.observability.datasources import LOGS, METRICS
+from components.observability.datasources import LOGS, METRICS, TRACES
 from components.observability.tempo import SERVER_SPANS, SPAN_CALLS, SPAN_LATENCY
-from components.serving.telemetry import PREDICT_SECONDS
+from components.serving.telemetry import MODEL_LABEL, PREDICT_SECONDS
 
 SERVICE_FILTER = f'service=~"$service", {SERVER_SPANS}'
 
@@ -127,11 +138,25 @@ def _legend(*labels: str) -> str:
     return " ".join(f"{{{{{label}}}}}" for label in labels)
 
 
-def _rate(metric: str, selector: str = "", window: str = "$__rate_interval", by: tuple[str, ...] = ()) -> str:
-    """sum [by (…)] (rate(metric{agent filter, selector}[window]))."""
-    matchers = ", ".join(m for m in (AGENT_FILTER, selector) if m)
+def _rate(
+    metric: str,
+    selector: str = "",
+    window: str = "$__rate_interval",
+    by: tuple[str, ...] = (),
+    scope: str = AGENT_FILTER,
+) -> str:
+    """sum [by (…)] (rate(metric{scope, selector}[window])); the scope is "" for series without an agent name."""
+    matchers = ", ".join(m for m in (scope, selector) if m)
+    series = f"{metric}{{{matchers}}}" if matchers else metric
     grouping = f" by ({', '.join(by)}) " if by else ""
-    return f"sum{grouping}(rate({metric}{{{matchers}}}[{window}]))"
+    return f"sum{grouping}(rate({series}[{window}]))"
+
+
+def _share(metric: str, selector: str, by: tuple[str, ...], scope: str = AGENT_FILTER) -> str:
+    """The share of a counter's rate in the series matching selector, by (…): 0 rather than no data when none match."""
+    part = _rate(metric, selector, by=by, scope=scope)
+    whole = _rate(metric, by=by, scope=scope)
+    return f"({part} or 0 * {whole}) / {whole}"
 
 
 def _stat(title: str, description: str, unit: str, expr: str) -> stat.Panel:
@@ -145,6 +170,8 @@ def llm_agents() -> dashboard.Dashboard:
         "Semantic cache": _cache_panels(),
         "Model routing": _routing_panels(),
         "Guardrails": _guardrail_panels(),
+        "Grounding": _grounding_panels(),
+        "Workflow": _workflow_panels(),
         "Model serving": model_server_panels(),
     }
     return _board(
@@ -383,6 +410,157 @@ def _guardrail_panels() -> list:
     return [outcomes, redactions]
 
 
+def _grounding_panels() -> list:
+    """Whether the reviews rest on what retrieval returned: how often not, and why."""
+    semconv = genai.semconv
+    ungrounded = (
+        timeseries.Panel()
+        .title("Ungrounded review ratio")
+        .description(
+            "Share of grounding checks that found the review ungrounded, by agent. Each such review logs an "
+            f"{semconv.EVENT_UNGROUNDED} event with its trace id and the guideline ids it cited and retrieval returned."
+        )
+        .unit("percentunit")
+        .span(12)
+        .with_target(
+            _promql("A", _share(genai.GROUNDING_CHECKS, genai.UNGROUNDED, by=(genai.AGENT,)), _legend(genai.AGENT))
+        )
+    )
+    problems = (
+        timeseries.Panel()
+        .title("Grounding problems per minute")
+        .description(
+            f"By problem: {semconv.GROUNDING_CITED_UNRETRIEVED} (cites a guideline retrieval did not return), "
+            f"{semconv.GROUNDING_NO_CITATION} (cites none of those it got), {semconv.GROUNDING_QUOTE_NOT_IN_INPUT} "
+            "(quotes code the input does not have). One ungrounded review can have several."
+        )
+        .unit("short")
+        .span(12)
+        .with_target(
+            _promql(
+                "A",
+                f"{_rate(genai.GROUNDING_PROBLEMS, by=(genai.AGENT, genai.GROUNDING_PROBLEM))} * 60",
+                _legend(genai.AGENT, genai.GROUNDING_PROBLEM),
+            )
+        )
+    )
+    return [ungrounded, problems]
+
+
+def _workflow_panels() -> list:
+    """The multi-agent workflow: how often it runs and fails, how long it and its steps take, which step to look at.
+
+    Workflow series carry the workflow and step, not an agent name: their scope is "" (every series).
+    """
+    semconv = genai.semconv
+    runs = f"{genai.WORKFLOW_DURATION}_count"
+    steps = genai.WORKFLOW_STEP_DURATION
+    throughput = (
+        timeseries.Panel()
+        .title("Workflow runs per second")
+        .description("Runs finished per second, complete or not, by workflow.")
+        .unit("short")
+        .span(8)
+        .with_target(_promql("A", _rate(runs, by=(genai.WORKFLOW,), scope=""), _legend(genai.WORKFLOW)))
+    )
+    failures = (
+        timeseries.Panel()
+        .title("Workflow failure ratio")
+        .description(
+            "Share of runs that failed or finished partial (error.type set), and of each step's runs that failed: "
+            "the failing step is the cause."
+        )
+        .unit("percentunit")
+        .span(8)
+        .with_target(_promql("A", _share(runs, genai.FAILED, by=(genai.WORKFLOW,), scope=""), _legend(genai.WORKFLOW)))
+        .with_target(
+            _promql(
+                "B",
+                _share(f"{steps}_count", genai.FAILED, by=(genai.WORKFLOW_STEP,), scope=""),
+                _legend(genai.WORKFLOW_STEP),
+            )
+        )
+    )
+    latency = _with_percentiles(
+        timeseries.Panel()
+        .title("Workflow latency")
+        .description("p50 and p95 of a whole run, by workflow.")
+        .unit("s")
+        .span(8),
+        lambda q: _quantile(q, genai.WORKFLOW_DURATION, by=(genai.WORKFLOW,), scope=""),
+        _legend(genai.WORKFLOW),
+    )
+    step_latency = _with_percentiles(
+        timeseries.Panel()
+        .title("Step latency")
+        .description(
+            f"p50 and p95 of each step. The steps do not add up to the run: one branch runs {semconv.STEP_REVIEW_CODE} "
+            f"while the other runs {semconv.STEP_GENERATE_ASSIGNMENT} then {semconv.STEP_REVIEW_PROMPT}; "
+            f"{semconv.STEP_COMPOSE_REPORT} follows the slower branch."
+        )
+        .unit("s")
+        .span(12),
+        lambda q: _quantile(q, steps, by=(genai.WORKFLOW_STEP,), scope=""),
+        _legend(genai.WORKFLOW_STEP),
+    )
+    step_time = f"{steps}_sum"
+    share = (
+        bargauge.Panel()
+        .title("Share of step time")
+        .description(
+            "Each step's part of the time all steps took over the last hour: where the workflow's LLM time goes. "
+            "Branches overlap, so this is work done, not waiting: a large share does not by itself delay a run."
+        )
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .orientation(VizOrientation.HORIZONTAL)
+        .span(6)
+        .with_target(
+            _promql(
+                "A",
+                f"{_rate(step_time, window='1h', by=(genai.WORKFLOW_STEP,), scope='')}"
+                f" / ignoring({genai.WORKFLOW_STEP}) group_left {_rate(step_time, window='1h', scope='')}",
+                _legend(genai.WORKFLOW_STEP),
+            )
+        )
+    )
+    slowest = (
+        stat.Panel()
+        .title("Slowest step (p95)")
+        .description(
+            "The step with the highest p95 over the last hour, the first to look at. It delays a run when its branch "
+            f"is the slower: {semconv.STEP_REVIEW_CODE} against {semconv.STEP_GENERATE_ASSIGNMENT} plus "
+            f"{semconv.STEP_REVIEW_PROMPT}. A review step calls an agent: the service graph below shows that call, "
+            "Usage and cost the agent's LLM calls."
+        )
+        .unit("s")
+        .text_mode(BigValueTextMode.VALUE_AND_NAME)
+        .span(6)
+        .with_target(
+            # Instant: a range query's topk names whichever step led at each point, several steps at once.
+            _promql(
+                "A",
+                f"topk(1, {_quantile(0.95, steps, by=(genai.WORKFLOW_STEP,), scope='', window='1h')})",
+                _legend(genai.WORKFLOW_STEP),
+            ).instant()
+        )
+    )
+    service_graph = (
+        nodegraph.Panel()
+        .title("Service graph")
+        .description(
+            "Tempo's service graph (from the span pairs its metrics-generator writes to Mimir): which service calls "
+            "which, each edge with its rate, errors and latency. Click a node for its traces."
+        )
+        .datasource(TRACES.ref)
+        .span(24)
+        .height(12)
+        .with_target(tempo.TempoQuery().ref_id("A").datasource(TRACES.ref).query_type("serviceMap"))
+    )
+    return [throughput, failures, latency, step_latency, share, slowest, service_graph]
+
+
 def model_server_panels() -> list:
     """The model KServe serves (phase production), beside the agents: its predictions and their latency."""
     predictions = (
@@ -391,9 +569,7 @@ def model_server_panels() -> list:
         .description("Requests the model server answered, by model (KServe's request_predict_seconds).")
         .unit("reqps")
         .span(12)
-        .with_target(
-            _promql("A", f"sum by (model_name) (rate({PREDICT_SECONDS}_count[$__rate_interval]))", "{{model_name}}")
-        )
+        .with_target(_promql("A", _rate(f"{PREDICT_SECONDS}_count", by=(MODEL_LABEL,), scope=""), _legend(MODEL_LABEL)))
     )
     latency = _with_percentiles(
         timeseries.Panel()
@@ -401,18 +577,20 @@ def model_server_panels() -> list:
         .description("p50 and p95 of the model server's prediction time, by model.")
         .unit("s")
         .span(12),
-        _model_quantile,
-        "{{model_name}}",
+        lambda q: _quantile(q, PREDICT_SECONDS, by=(MODEL_LABEL,), scope=""),
+        _legend(MODEL_LABEL),
     )
     return [predictions, latency]
 
 
-def _model_quantile(q: float) -> str:
-    return f"histogram_quantile({q}, sum by (model_name, le) (rate({PREDICT_SECONDS}_bucket[$__rate_interval])))"
-
-
-def _quantile(q: float, histogram: str) -> str:
-    return f"histogram_quantile({q}, {_rate(f'{histogram}_bucket', by=(genai.AGENT, 'le'))})"
+def _quantile(
+    q: float,
+    histogram: str,
+    by: tuple[str, ...] = (genai.AGENT,),
+    scope: str = AGENT_FILTER,
+    window: str = "$__rate_interval",
+) -> str:
+    return f"histogram_quantile({q}, {_rate(f'{histogram}_bucket', window=window, by=(*by, 'le'), scope=scope)})"
 
 
 def dashboard_files() -> dict[str, str]:

@@ -88,6 +88,7 @@ def test_mimir_ruler_reads_the_shipped_rule_files(configs, observability):
         "LLMAgentHighErrorRate",
         "LLMAgentSlowResponses",
         "LLMAgentPromptInjectionBurst",
+        "LLMWorkflowSlow",
     }
 
 
