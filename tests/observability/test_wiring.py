@@ -121,7 +121,9 @@ def test_alloy_pipeline_routes_every_signal_through_the_limiter(alloy_config):
         assert re.search(rf"{signal}\s+= \[otelcol.processor.memory_limiter.default.input\]", receiver_output)
     batch = alloy_block(alloy_config, "otelcol.processor.batch", "default")
     assert "otelcol.exporter.prometheus.mimir.input" in batch
-    assert "otelcol.exporter.otlphttp.loki.input" in batch
+    assert "otelcol.processor.transform.event_name.input" in batch, "logs reach Loki through the event-name copy"
+    event_name = alloy_block(alloy_config, "otelcol.processor.transform", "event_name")
+    assert "otelcol.exporter.otlphttp.loki.input" in event_name
     assert "otelcol.exporter.otlp.tempo.input" in batch
     assert "send_exemplars = true" in alloy_block(alloy_config, "prometheus.remote_write", "mimir")
 
