@@ -65,6 +65,7 @@ FREE_FORM = {
     ),
     ("loki", "loki.schemaConfig"): ("Loki's own schema_config, rendered as given", None),
     ("loki", "loki.limits_config"): ("Loki's own limits_config, rendered as given", None),
+    ("loki", "loki.rulerConfig"): ("Loki's own ruler block, merged over the storage type the chart derives", None),
     ("loki", "loki.compactor"): ("Loki's own compactor block, rendered as given", None),
     ("loki", "loki.analytics"): ("Loki's own analytics block, rendered as given", None),
     ("loki", "loki.storage.s3"): ("the S3 client settings Loki reads", None),

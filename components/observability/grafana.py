@@ -40,6 +40,11 @@ def _escape(value: str) -> str:
     return value.replace("$", "$$")
 
 
+MANAGE_ALERTS = {"manageAlerts": True}
+"""Alerting lists the rules of the datasource's ruler and their alerts beside its own: Mimir's at
+`<url>/api/v1/rules`, Loki's at `<url>/prometheus/api/v1/rules` (Grafana adds the path)."""
+
+
 def datasources(metrics_query_url: str, logs_url: str, traces_url: str) -> dict:
     tags_to_metrics = [{"key": "service.name", "value": "service"}]
     server = f"$__tags, {SERVER_SPANS}"
@@ -61,6 +66,7 @@ def datasources(metrics_query_url: str, logs_url: str, traces_url: str) -> dict:
                 "isDefault": True,
                 "editable": False,
                 "jsonData": {
+                    **MANAGE_ALERTS,
                     "httpMethod": "POST",
                     "prometheusType": "Mimir",
                     "timeInterval": "15s",
@@ -77,6 +83,7 @@ def datasources(metrics_query_url: str, logs_url: str, traces_url: str) -> dict:
                 "url": logs_url,
                 "editable": False,
                 "jsonData": {
+                    **MANAGE_ALERTS,
                     "maxLines": 1000,
                     "derivedFields": [
                         {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.observability import alerts
+from components.observability import alerts, log_alerts
 from components.observability import mimir as mimir_module
 from components.observability.alloy import alloy_service
 from components.observability.grafana import grafana_service
@@ -36,7 +36,7 @@ def lgtm_services(
     grafana_secret_key: pulumi.Input[str],
     llm_monthly_budget_usd: float,
 ) -> LgtmServices:
-    loki = loki_service()
+    loki = loki_service(rule_files=log_alerts.rule_files())
     mimir = mimir_service(rule_files=alerts.rule_files(llm_monthly_budget_usd))
     metrics_push = mimir.url("http", mimir_module.PUSH_PATH)
     tempo = tempo_service(metrics_remote_write=metrics_push)

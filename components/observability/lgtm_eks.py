@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 from components.aws.artifact_bucket import ArtifactBucket, ArtifactBucketArgs
 from components.aws.irsa import IrsaRole, IrsaRoleArgs, bucket_access_policy
 from components.gateway.traefik_gateway import TraefikGateway
-from components.observability import alerts, dashboards, grafana, loki, mimir, tempo
+from components.observability import alerts, dashboards, grafana, log_alerts, loki, mimir, tempo
 from components.observability import lgtm_eks_values as values
 from components.observability.alloy import MEMORY_MIB as ALLOY_MEMORY_MIB
 from components.observability.alloy_kubernetes import AlloyOnKubernetes, AlloyOnKubernetesArgs, cluster_alloy_to_stores
@@ -154,11 +154,12 @@ class LgtmOnEks(pulumi.ComponentResource):
             )
 
         rules = self._config_map("mimir-rules", alerts.rule_files(args.llm_monthly_budget_usd))
+        log_rules = self._config_map("loki-rules", log_alerts.rule_files())
         boards = self._config_map("grafana-dashboards", dashboards.dashboard_files())
         admin = self._grafana_admin()
         self.grafana_datasources = grafana.datasources(urls["metrics_query"], urls["logs"], urls["traces"])
         self.values = {
-            "loki": values.loki(bucket("loki"), storage_class),
+            "loki": values.loki(bucket("loki"), storage_class, log_rules.metadata.name),
             "tempo": values.tempo(bucket("tempo"), storage_class, urls["metrics_push"]),
             "mimir": values.mimir(bucket("mimir"), storage_class, rules.metadata.name),
             "grafana": values.grafana(
@@ -169,7 +170,8 @@ class LgtmOnEks(pulumi.ComponentResource):
             ),
         }
         self.releases = {
-            release: self._release(release, args.target, depends_on=[rules, boards, admin]) for release in CHARTS
+            release: self._release(release, args.target, depends_on=[rules, log_rules, boards, admin])
+            for release in CHARTS
         }
         self.network_policies = self._network_policies(args)
         self._target = args.target

@@ -80,8 +80,22 @@ def _service_account(bucket: StoreBucket) -> dict:
     return {"create": True, "annotations": {SERVICE_ACCOUNT_ANNOTATION: bucket.role_arn}}
 
 
-def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
-    """Single binary, TSDB v13 in S3, native OTLP; no gateway, canary, caches or MinIO."""
+def rules_volume(config_map: pulumi.Input[str], tenant_directory: str) -> dict:
+    """A component's `extraVolumes` and `extraVolumeMounts`: a ConfigMap of rule files, read-only, where a ruler
+    with local storage reads a tenant's rules."""
+    return {
+        "extraVolumes": [{"name": "rules", "configMap": {"name": config_map}}],
+        "extraVolumeMounts": [{"name": "rules", "mountPath": tenant_directory, "readOnly": True}],
+    }
+
+
+def loki(bucket: StoreBucket, storage_class: str | None, rules_config_map: pulumi.Input[str]) -> dict:
+    """Single binary, TSDB v13 in S3, native OTLP; no gateway, canary, caches or MinIO.
+
+    The ruler runs in the single binary and reads the Docker stack's rule files from a ConfigMap through the
+    Docker stack's ruler config (`loki.rulerConfig`, local storage), so only chunks go to the bucket. The chart's
+    own `ruler.directories` mounts a ConfigMap it renders only in the Distributed mode.
+    """
     local = loki_module.config()
     schema = copy.deepcopy(local["schema_config"])
     for period in schema["configs"]:
@@ -96,9 +110,10 @@ def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
             "schemaConfig": schema,
             "storage": {
                 "type": "s3",
-                "bucketNames": {"chunks": bucket.name, "ruler": bucket.name},
+                "bucketNames": {"chunks": bucket.name},
                 "s3": {"region": bucket.region, "endpoint": bucket.endpoint},
             },
+            "rulerConfig": local["ruler"],
             "limits_config": local["limits_config"],
             "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
             "analytics": local["analytics"],
@@ -110,6 +125,7 @@ def loki(bucket: StoreBucket, storage_class: str | None) -> dict:
             "replicas": 1,
             "resources": resources(loki_module.MEMORY_MIB),
             "extraEnv": [{"name": "GOMEMLIMIT", "value": go_memory_limit(loki_module.MEMORY_MIB)}],
+            **rules_volume(rules_config_map, f"{loki_module.RULES_PATH}/{loki_module.TENANT}"),
             # The write-ahead log outlives the pod; the claim is kept when the release goes.
             "persistence": {
                 "enabled": True,
@@ -190,16 +206,7 @@ def mimir(bucket: StoreBucket, storage_class: str | None, rules_config_map: str)
         "size": f"{WAL_GIB}Gi",
         "storageClass": storage_class,
     }
-    components["ruler"] |= {
-        "extraVolumes": [{"name": "rules", "configMap": {"name": rules_config_map}}],
-        "extraVolumeMounts": [
-            {
-                "name": "rules",
-                "mountPath": f"{mimir_module.RULES_PATH}/{mimir_module.TENANT}",
-                "readOnly": True,
-            }
-        ],
-    }
+    components["ruler"] |= rules_volume(rules_config_map, f"{mimir_module.RULES_PATH}/{mimir_module.TENANT}")
     derived = {
         "image": {"tag": mimir_module.IMAGE.tag},
         "serviceAccount": _service_account(bucket),

@@ -1,4 +1,7 @@
-"""Grafana Loki, single binary with filesystem storage: the lab's log store."""
+"""Grafana Loki, single binary with filesystem storage: the lab's log store.
+
+Its ruler evaluates the lab's LogQL alert rules (log_alerts.py), shipped with the config like Mimir's.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ CONFIG_PATH = "/etc/loki/config.yaml"
 DATA_PATH = "/loki"
 MEMORY_MIB = 384
 RETENTION = "168h"
+RULES_PATH = "/etc/loki/rules"
+# With auth off every request belongs to this tenant; the ruler reads <rules>/<tenant>/.
+TENANT = "fake"
 
 
 def config() -> dict:
@@ -30,9 +36,7 @@ def config() -> dict:
         "common": {
             "instance_addr": "127.0.0.1",
             "path_prefix": DATA_PATH,
-            "storage": {
-                "filesystem": {"chunks_directory": f"{DATA_PATH}/chunks", "rules_directory": f"{DATA_PATH}/rules"}
-            },
+            "storage": {"filesystem": {"chunks_directory": f"{DATA_PATH}/chunks"}},
             "replication_factor": 1,
             "ring": {"kvstore": {"store": "inmemory"}},
         },
@@ -47,6 +51,9 @@ def config() -> dict:
                 }
             ]
         },
+        # Rules are code: read-only files in local storage. No alertmanager_url: alerts are evaluated and
+        # listed through the API (Grafana shows them), and notified nowhere, as with Mimir.
+        "ruler": {"storage": {"type": "local", "local": {"directory": RULES_PATH}}, "enable_api": True},
         "limits_config": {"allow_structured_metadata": True, "retention_period": RETENTION},
         "compactor": {
             "working_directory": f"{DATA_PATH}/compactor",
@@ -58,7 +65,7 @@ def config() -> dict:
     }
 
 
-def loki_service() -> ServiceSpec:
+def loki_service(rule_files: dict[str, str]) -> ServiceSpec:
     return ServiceSpec(
         name="loki",
         image=IMAGE,
@@ -66,7 +73,10 @@ def loki_service() -> ServiceSpec:
         memory_mib=MEMORY_MIB,
         args=(f"-config.file={CONFIG_PATH}",),
         env={"GOMEMLIMIT": go_memory_limit(MEMORY_MIB)},
-        config_files=(ConfigFile(CONFIG_PATH, to_yaml(config())),),
+        config_files=(
+            ConfigFile(CONFIG_PATH, to_yaml(config())),
+            *(ConfigFile(f"{RULES_PATH}/{TENANT}/{name}", text) for name, text in rule_files.items()),
+        ),
         volumes=(DataVolume("data", DATA_PATH),),
         user="10001:10001",
         # Distroless image: the binary's own -health flag probes localhost:3100/ready.

@@ -47,6 +47,22 @@ def test_loki_retention_is_enforced_by_the_compactor(configs):
     assert loki["compactor"]["delete_request_store"] == "filesystem"
 
 
+def test_loki_ruler_reads_the_shipped_rule_files_and_serves_them_to_grafana(configs, observability):
+    ruler = configs["loki"]["ruler"]
+    # `local` reads plain Prometheus rule files, with LogQL expressions, from <directory>/<tenant>/.
+    assert ruler["storage"]["type"] == "local"
+    assert ruler["enable_api"] is True, "Grafana lists the rules and their alerts through the ruler API"
+    assert "alertmanager_url" not in ruler, "the lab runs no Alertmanager: alerts are evaluated and listed only"
+    # With auth off, Loki puts every request in the tenant `fake`.
+    rule_files = services(observability)["loki"].uploads_under(ruler["storage"]["local"]["directory"] + "/fake/")
+    assert list(rule_files) == ["/etc/loki/rules/fake/llm-agents-logs.yaml"]
+    groups = yaml.safe_load(next(iter(rule_files.values())))["groups"]
+    assert {rule["alert"] for group in groups for rule in group["rules"]} == {
+        "LLMAgentUngroundedAnswers",
+        "LLMAgentErrorLogBurst",
+    }
+
+
 def test_tempo_is_monolithic_with_local_storage_under_its_volume(configs):
     tempo = configs["tempo"]
     trace = tempo["storage"]["trace"]

@@ -17,7 +17,7 @@ import pulumi
 import pytest
 
 from components.gateway.traefik_gateway import ROUTES_LABEL
-from components.observability import alerts, dashboards, grafana, mimir
+from components.observability import alerts, dashboards, grafana, log_alerts, loki, mimir
 from components.observability import lgtm_eks_values as values
 from components.observability.lgtm_eks import (
     CHARTS,
@@ -238,7 +238,7 @@ def test_loki_is_one_monolithic_pod_on_tsdb_v13_in_its_bucket_without_minio_gate
     assert config["commonConfig"] == {"replication_factor": 1}
     assert config["storage"] == {
         "type": "s3",
-        "bucketNames": dict.fromkeys(("chunks", "ruler"), bucket_name("loki")),
+        "bucketNames": {"chunks": bucket_name("loki")},
         "s3": {"region": REGION, "endpoint": f"s3.{REGION}.amazonaws.com"},
     }
     (period,) = config["schemaConfig"]["configs"]
@@ -323,6 +323,19 @@ def test_mimirs_ruler_evaluates_the_lab_rule_files_from_a_configmap(run, objects
     assert ruler["extraVolumes"] == [{"name": "rules", "configMap": {"name": "mimir-rules"}}]
     assert ruler["extraVolumeMounts"] == [
         {"name": "rules", "mountPath": f"{mimir.RULES_PATH}/{mimir.TENANT}", "readOnly": True}
+    ]
+
+
+def test_lokis_ruler_evaluates_the_docker_stacks_log_rules_from_a_configmap_in_the_single_binary(run, objects):
+    rules = named(objects, "ConfigMap", "loki-rules")
+    assert rules["data"] == log_alerts.rule_files()
+    chart = chart_values(run, "loki")
+    assert chart["loki"]["rulerConfig"] == loki.config()["ruler"], "local storage and the API, as on Docker"
+    assert "ruler" not in chart["loki"]["storage"]["bucketNames"], "rules come from the ConfigMap, not the bucket"
+    single_binary = chart["singleBinary"]
+    assert single_binary["extraVolumes"] == [{"name": "rules", "configMap": {"name": "loki-rules"}}]
+    assert single_binary["extraVolumeMounts"] == [
+        {"name": "rules", "mountPath": f"{loki.RULES_PATH}/{loki.TENANT}", "readOnly": True}
     ]
 
 

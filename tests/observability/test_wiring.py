@@ -64,6 +64,14 @@ def test_datasources_use_each_programs_query_api(datasources):
     assert [ds["uid"] for ds in datasources.values() if ds.get("isDefault")] == ["mimir"]
 
 
+def test_grafana_lists_the_alert_rules_of_mimir_and_loki(lgtm, datasources):
+    """Grafana reads each ruler under the datasource's URL: Mimir's /prometheus prefix, Loki's root."""
+    assert datasources["mimir"]["jsonData"]["manageAlerts"] is True
+    assert datasources["loki"]["jsonData"]["manageAlerts"] is True
+    assert urlsplit(datasources["loki"]["url"]).path == "", "Grafana appends /prometheus/api/v1/rules itself"
+    assert yaml.safe_load(lgtm["loki"].upload("/etc/loki/config.yaml"))["ruler"]["enable_api"] is True
+
+
 def test_correlations_link_every_signal_to_the_others(datasources):
     tempo = datasources["tempo"]["jsonData"]
     assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
@@ -121,7 +129,9 @@ def test_alloy_pipeline_routes_every_signal_through_the_limiter(alloy_config):
         assert re.search(rf"{signal}\s+= \[otelcol.processor.memory_limiter.default.input\]", receiver_output)
     batch = alloy_block(alloy_config, "otelcol.processor.batch", "default")
     assert "otelcol.exporter.prometheus.mimir.input" in batch
-    assert "otelcol.exporter.otlphttp.loki.input" in batch
+    assert "otelcol.processor.transform.event_name.input" in batch, "logs reach Loki through the event-name copy"
+    event_name = alloy_block(alloy_config, "otelcol.processor.transform", "event_name")
+    assert "otelcol.exporter.otlphttp.loki.input" in event_name
     assert "otelcol.exporter.otlp.tempo.input" in batch
     assert "send_exemplars = true" in alloy_block(alloy_config, "prometheus.remote_write", "mimir")
 
