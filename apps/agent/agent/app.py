@@ -183,6 +183,13 @@ def make_cache(settings: Settings, qdrant: QdrantClient | None) -> SemanticCache
     )
 
 
+def make_store(settings: Settings, qdrant: QdrantClient | None) -> GuidelineStore | None:
+    """The guideline store, if Qdrant is configured."""
+    if qdrant is None:
+        return None
+    return GuidelineStore(qdrant, settings.qdrant_collection, settings.role, mode=settings.retrieval_mode)
+
+
 async def prepare_qdrant(role: str, store: GuidelineStore | None, cache: SemanticCache | None) -> None:
     """Seed the guidelines and create the cache's collection; Qdrant down is logged, and retried later."""
     if store is not None:
@@ -259,14 +266,14 @@ def create_app(
         qdrant = QdrantClient(
             url=settings.qdrant_url, timeout=max(1, round(settings.qdrant_timeout_s)), check_compatibility=False
         )
-    store = GuidelineStore(qdrant, settings.qdrant_collection, settings.role) if qdrant is not None else None
+    store = make_store(settings, qdrant)
     cache = make_cache(settings, qdrant)
     service = ReviewService(settings, provider, telemetry, store, cheap_provider=local_provider, cache=cache)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
-            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s, semantic cache %s",
+            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s%s, semantic cache %s",
             settings.role,
             provider.system,
             settings.model,
@@ -274,6 +281,7 @@ def create_app(
             f" on {local_provider.system}" if local_provider is not None else "",
             "on" if settings.routing else "off",
             settings.qdrant_url or ("in-process" if store else "disabled"),
+            f" ({store.mode})" if store is not None else "",
             f"threshold {cache.threshold:g}" if cache is not None else "off",
         )
         await prepare_qdrant(settings.role, store, cache)

@@ -365,7 +365,7 @@ class ReviewService:
             sc.retrieval_span_name(store.collection),
             store.collection,
             sc.DB_OPERATION_QUERY_POINTS,
-            {sc.AGENT_RETRIEVAL_TOP_K: top_k},
+            {sc.AGENT_RETRIEVAL_TOP_K: top_k, sc.AGENT_RETRIEVAL_MODE: store.mode},
         ) as span:
             start = time.perf_counter()
             try:
