@@ -92,6 +92,8 @@ class Settings:
     retrieval_top_k: int = 3
     retrieval_mode: str = RETRIEVAL_MODE_HYBRID
     """hybrid (dense and sparse vectors, fused by Qdrant), dense or sparse."""
+    retrieval_rerank: bool = True
+    """Reorder the candidates by the embedding model's similarity, where the model is installed."""
     llm_timeout_s: float = 30.0
     """The whole LLM call, retries and the waits between them included."""
     llm_attempt_timeout_s: float = 20.0
@@ -221,6 +223,7 @@ class Settings:
             qdrant_timeout_s=number("QDRANT_TIMEOUT_SECONDS", 2.0, float, 0.1, 60.0),
             retrieval_top_k=number("RETRIEVAL_TOP_K", 3, int, 1, 20),
             retrieval_mode=retrieval_mode,
+            retrieval_rerank=switch("RETRIEVAL_RERANK", True),
             llm_timeout_s=number("LLM_TIMEOUT_SECONDS", 30.0, float, 1.0, 600.0),
             llm_attempt_timeout_s=number("LLM_ATTEMPT_TIMEOUT_SECONDS", 20.0, float, 1.0, 600.0),
             llm_max_retries=number("LLM_MAX_RETRIES", 2, int, 0, 10),

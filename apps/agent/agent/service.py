@@ -384,6 +384,7 @@ class ReviewService:
             outcome = sc.RETRIEVAL_HIT if guidelines else sc.RETRIEVAL_EMPTY
             self.metrics.record_retrieval(agent=role, duration_s=time.perf_counter() - start, outcome=outcome)
             span.set_attribute(sc.AGENT_RETRIEVAL_OUTCOME, outcome)
+            span.set_attribute(sc.AGENT_RETRIEVAL_RERANKED, store.reranker is not None)
             span.set_attribute(sc.AGENT_RETRIEVAL_GUIDELINE_IDS, [g.id for g in guidelines])
             return guidelines, outcome
 

@@ -7,13 +7,16 @@ import math
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
-from agent import sparse
+from agent import rerank, sparse
 from agent.embedding import DIMENSIONS, embed
+from agent.rerank import Reranker, make_reranker
 from agent.retrieval import CANDIDATES, SPARSE_VECTOR, GuidelineStore, RetrievalError, document, point_id
 from agent.roles import GUIDELINES, Guideline, guidelines_for, user_message
+from agent.semantic import EmbeddingUnavailableError
 from agent_test_support import unreachable_qdrant
 
 
@@ -200,6 +203,34 @@ def test_the_reranker_sees_every_candidate_and_the_limit_applies_after_it(memory
     found = store.search("def load(data):\n    return eval(data)\n", limit=2)
     assert reranker.seen[0] == "cc-001" and len(reranker.seen) == 6, "all of the role's guidelines, fused"
     assert [g.id for g in found] == reranker.seen[::-1][:2]
+
+
+class FakeModel:
+    """Vectors by text: the query is e0, each guideline at a chosen cosine to it."""
+
+    def __init__(self, query: str, cosines: dict[str, float]) -> None:
+        self.vectors = {query: np.array([1.0, 0.0])}
+        for text, cosine in cosines.items():
+            self.vectors[text] = np.array([cosine, math.sqrt(1 - cosine * cosine)])
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.vectors[text]
+
+
+def test_rerank_fuses_the_meaning_order_with_qdrants() -> None:
+    a, b, c, d = guidelines_for("code-critic")[:4]
+    model = FakeModel("query", {document(b): 0.9, document(c): 0.5, document(d): 0.1, document(a): -0.5})
+    reranked = Reranker(model).rerank("query", [a, b, c, d])  # type: ignore[arg-type]
+    # Rank sums 5, 3, 5, 7: b moves up; a, first in Qdrant and last by meaning, still beats c (3rd and 2nd).
+    assert reranked == [b, a, c, d]
+
+
+def test_no_reranker_where_the_embedding_model_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable() -> None:
+        raise EmbeddingUnavailableError("the wordllama package is not installed")
+
+    monkeypatch.setattr(rerank, "shared_model", unavailable)
+    assert make_reranker() is None
 
 
 def old_collection(client: QdrantClient) -> None:
