@@ -27,6 +27,7 @@ from agent import semconv as sc
 from agent.cache import CacheError, SemanticCache
 from agent.config import Secret, Settings
 from agent.providers import LLMProvider, ProviderError, make_local_provider, make_provider
+from agent.rerank import make_reranker
 from agent.retrieval import GuidelineStore, RetrievalError
 from agent.roles import CODE_CRITIC, prompt_version
 from agent.semantic import CODE, PROSE, EmbeddingUnavailableError, Matcher, shared_model
@@ -199,6 +200,16 @@ def make_cache(settings: Settings, qdrant: QdrantClient | None) -> SemanticCache
     )
 
 
+def make_store(settings: Settings, qdrant: QdrantClient | None) -> GuidelineStore | None:
+    """The guideline store, if Qdrant is configured; reranking only where the embedding model loads."""
+    if qdrant is None:
+        return None
+    reranker = make_reranker() if settings.retrieval_rerank else None
+    return GuidelineStore(
+        qdrant, settings.qdrant_collection, settings.role, mode=settings.retrieval_mode, reranker=reranker
+    )
+
+
 async def prepare_qdrant(role: str, store: GuidelineStore | None, cache: SemanticCache | None) -> None:
     """Seed the guidelines and create the cache's collection; Qdrant down is logged, and retried later."""
     if store is not None:
@@ -288,14 +299,14 @@ def create_app(
         qdrant = QdrantClient(
             url=settings.qdrant_url, timeout=max(1, round(settings.qdrant_timeout_s)), check_compatibility=False
         )
-    store = GuidelineStore(qdrant, settings.qdrant_collection, settings.role) if qdrant is not None else None
+    store = make_store(settings, qdrant)
     cache = make_cache(settings, qdrant)
     service = ReviewService(settings, provider, telemetry, store, cheap_provider=local_provider, cache=cache)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.info(
-            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s, semantic cache %s",
+            "agent %s starting: provider %s, model %s, cheap model %s%s, routing %s, retrieval %s%s, semantic cache %s",
             settings.role,
             provider.system,
             settings.model,
@@ -303,6 +314,7 @@ def create_app(
             f" on {local_provider.system}" if local_provider is not None else "",
             "on" if settings.routing else "off",
             settings.qdrant_url or ("in-process" if store else "disabled"),
+            f" ({store.mode}, rerank {'on' if store.reranker else 'off'})" if store is not None else "",
             f"threshold {cache.threshold:g}" if cache is not None else "off",
         )
         await prepare_qdrant(settings.role, store, cache)

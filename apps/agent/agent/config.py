@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS
 from agent.roles import ALL_ROLES, CODE_CRITIC, LEARNING_CYCLE, PROMPT_REVIEWER
+from agent.semconv import RETRIEVAL_MODE_HYBRID, RETRIEVAL_MODES
 
 PROVIDERS = ("simulated", "anthropic", "openai")
 API_KEY_VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
@@ -91,6 +92,10 @@ class Settings:
     qdrant_collection: str = "review-guidelines"
     qdrant_timeout_s: float = 2.0
     retrieval_top_k: int = 3
+    retrieval_mode: str = RETRIEVAL_MODE_HYBRID
+    """hybrid (dense and sparse vectors, fused by Qdrant), dense or sparse."""
+    retrieval_rerank: bool = True
+    """Reorder the candidates by the embedding model's similarity, where the model is installed."""
     llm_timeout_s: float = 30.0
     """The whole LLM call, retries and the waits between them included."""
     llm_attempt_timeout_s: float = 20.0
@@ -203,6 +208,11 @@ class Settings:
             problems.append(f"{ACCESS_KEY_VARIABLE} must have at least {MIN_ACCESS_KEY_CHARS} characters")
 
         reviewer_urls = cls._reviewer_urls(text, problems) if role == LEARNING_CYCLE else {}
+        retrieval_mode = (text("RETRIEVAL_MODE", RETRIEVAL_MODE_HYBRID) or RETRIEVAL_MODE_HYBRID).lower()
+        if retrieval_mode not in RETRIEVAL_MODES:
+            problems.append(f"RETRIEVAL_MODE must be one of {', '.join(RETRIEVAL_MODES)}, got {retrieval_mode!r}")
+            retrieval_mode = RETRIEVAL_MODE_HYBRID
+
         log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -231,6 +241,8 @@ class Settings:
             qdrant_collection=text("QDRANT_COLLECTION", "review-guidelines") or "review-guidelines",
             qdrant_timeout_s=number("QDRANT_TIMEOUT_SECONDS", 2.0, float, 0.1, 60.0),
             retrieval_top_k=number("RETRIEVAL_TOP_K", 3, int, 1, 20),
+            retrieval_mode=retrieval_mode,
+            retrieval_rerank=switch("RETRIEVAL_RERANK", True),
             llm_timeout_s=number("LLM_TIMEOUT_SECONDS", 30.0, float, 1.0, 600.0),
             llm_attempt_timeout_s=number("LLM_ATTEMPT_TIMEOUT_SECONDS", 20.0, float, 1.0, 600.0),
             llm_max_retries=number("LLM_MAX_RETRIES", 2, int, 0, 10),

@@ -23,8 +23,13 @@ _STOP_WORDS = frozenset((
 # fmt: on
 
 
+def tokens(text: str) -> list[str]:
+    """Lower-case words and numbers, stop words dropped; the sparse BM25 vectors use the same ones, stemmed."""
+    return [w for w in _TOKEN.findall(text.lower()) if w not in _STOP_WORDS]
+
+
 def _features(text: str) -> list[str]:
-    return [w for w in _TOKEN.findall(text.lower()) if w not in _STOP_WORDS] or ["<empty>"]
+    return tokens(text) or ["<empty>"]
 
 
 def embed(text: str, dimensions: int = DIMENSIONS) -> list[float]:

@@ -108,6 +108,9 @@ AGENT_ROUTE_REASON = "agent.route.reason"
 AGENT_RETRIEVAL_OUTCOME = "agent.retrieval.outcome"
 AGENT_RETRIEVAL_TOP_K = "agent.retrieval.top_k"
 AGENT_RETRIEVAL_GUIDELINE_IDS = "agent.retrieval.guideline_ids"
+AGENT_RETRIEVAL_MODE = "agent.retrieval.mode"
+AGENT_RETRIEVAL_RERANKED = "agent.retrieval.reranked"
+"""Whether a reranker reordered the candidates Qdrant returned; set when the search succeeded."""
 AGENT_RETRY_ATTEMPT = "agent.retry.attempt"
 AGENT_RETRY_DELAY = "agent.retry.delay"
 """Seconds waited before the retry."""
@@ -163,6 +166,10 @@ CACHE_MISS = "miss"
 CACHE_ERROR = "error"  # Qdrant failing: answered as a miss
 CACHE_DISABLED = "disabled"  # no lookup: SEMANTIC_CACHE=off, no QDRANT_URL or no embedding model
 RETRIEVAL_SKIPPED = "skipped"  # answered from the cache: no retrieval
+RETRIEVAL_MODE_HYBRID = "hybrid"  # dense and sparse, fused by Qdrant
+RETRIEVAL_MODE_DENSE = "dense"
+RETRIEVAL_MODE_SPARSE = "sparse"
+RETRIEVAL_MODES = (RETRIEVAL_MODE_HYBRID, RETRIEVAL_MODE_DENSE, RETRIEVAL_MODE_SPARSE)
 GUARDRAIL_STAGE_INPUT = "input"
 GUARDRAIL_STAGE_OUTPUT = "output"
 GUARDRAIL_CHECK_PII = "pii"

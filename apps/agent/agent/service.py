@@ -393,7 +393,7 @@ class ReviewService:
             sc.retrieval_span_name(store.collection),
             store.collection,
             sc.DB_OPERATION_QUERY_POINTS,
-            {sc.AGENT_RETRIEVAL_TOP_K: top_k},
+            {sc.AGENT_RETRIEVAL_TOP_K: top_k, sc.AGENT_RETRIEVAL_MODE: store.mode},
         ) as span:
             start = time.perf_counter()
             try:
@@ -412,5 +412,6 @@ class ReviewService:
             outcome = sc.RETRIEVAL_HIT if guidelines else sc.RETRIEVAL_EMPTY
             self.metrics.record_retrieval(agent=role, duration_s=time.perf_counter() - start, outcome=outcome)
             span.set_attribute(sc.AGENT_RETRIEVAL_OUTCOME, outcome)
+            span.set_attribute(sc.AGENT_RETRIEVAL_RERANKED, store.reranker is not None)
             span.set_attribute(sc.AGENT_RETRIEVAL_GUIDELINE_IDS, [g.id for g in guidelines])
             return guidelines, outcome

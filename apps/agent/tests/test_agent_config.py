@@ -17,6 +17,7 @@ def test_role_alone_gives_the_documented_defaults() -> None:
     assert settings.port == 8080
     assert settings.qdrant_url is None
     assert settings.qdrant_collection == "review-guidelines"
+    assert (settings.retrieval_mode, settings.retrieval_rerank) == ("hybrid", True)
     assert settings.api_key is None
 
 
@@ -33,6 +34,11 @@ def test_role_alone_gives_the_documented_defaults() -> None:
         ({"AGENT_ROLE": "code-critic", "QDRANT_URL": "qdrant:6333"}, "QDRANT_URL must start with http://"),
         ({"AGENT_ROLE": "code-critic", "SIMULATED_ERROR_RATE": "nan"}, "SIMULATED_ERROR_RATE must be between"),
         ({"AGENT_ROLE": "code-critic", "AGENT_API_KEY": "short"}, "AGENT_API_KEY must have at least 16 characters"),
+        (
+            {"AGENT_ROLE": "code-critic", "RETRIEVAL_MODE": "bm25"},
+            "RETRIEVAL_MODE must be one of hybrid, dense, sparse",
+        ),
+        ({"AGENT_ROLE": "code-critic", "RETRIEVAL_RERANK": "maybe"}, "RETRIEVAL_RERANK must be on or off"),
     ],
 )
 def test_invalid_settings_fail_with_a_clear_message(environ: dict[str, str], expected: str) -> None:

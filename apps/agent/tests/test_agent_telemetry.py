@@ -143,9 +143,23 @@ def test_spans_of_one_review(captured: Captured, reviewed: dict[str, Any]) -> No
 
     assert retrieval.attributes is not None
     assert retrieval.attributes["agent.retrieval.outcome"] == "hit"
+    assert retrieval.attributes["agent.retrieval.mode"] == "hybrid"
+    assert retrieval.attributes["agent.retrieval.reranked"] is True
     assert retrieval.attributes["db.system.name"] == "qdrant"
     assert retrieval.attributes["db.collection.name"] == "review-guidelines"
     assert list(retrieval.attributes["agent.retrieval.guideline_ids"]) == reviewed["guideline_ids"]  # type: ignore[arg-type]
+
+
+def test_the_retrieval_span_names_the_mode_it_ran(captured: Captured, memory_qdrant: QdrantClient) -> None:
+    settings = make_settings("code-critic", retrieval_mode="sparse", retrieval_rerank=False)
+    with client_for(settings, captured, qdrant=memory_qdrant) as client:
+        review = client.post("/review", json={"text": passing_text("code-critic", CODE)}).json()
+    assert review["guideline_ids"][0] == "cc-001"
+    attributes_of_span = dict(captured.span("retrieval review-guidelines").attributes or {})
+    assert attributes_of_span["agent.retrieval.mode"] == "sparse"
+    assert attributes_of_span["agent.retrieval.reranked"] is False
+    (point,) = points(captured.metric("agent.retrieval.duration"))
+    assert attributes(point) == {"agent.name": "code-critic", "agent.retrieval.outcome": "hit"}
 
 
 def test_logs_carry_the_trace_of_their_request(captured: Captured, reviewed: dict[str, Any]) -> None:
@@ -186,6 +200,8 @@ def test_qdrant_down_is_recorded_on_the_span_metric_and_log(captured: Captured) 
     retrieval = captured.span("retrieval review-guidelines")
     assert retrieval.status.status_code == StatusCode.ERROR
     assert retrieval.attributes is not None and retrieval.attributes["agent.retrieval.outcome"] == "error"
+    assert retrieval.attributes["agent.retrieval.mode"] == "hybrid"
+    assert "agent.retrieval.reranked" not in retrieval.attributes, "nothing was reranked"
     (point,) = points(captured.metric("agent.retrieval.duration"))
     assert attributes(point) == {"agent.name": "code-critic", "agent.retrieval.outcome": "error"}
     errors = [str(r.log_record.body) for r in captured.log_records() if r.log_record.severity_text == "ERROR"]
