@@ -75,7 +75,7 @@ PHASES: tuple[Phase, ...] = (
         ("local",),
         "+ the agents and Qdrant moved to minikube, with MLflow, MinIO and Gateway API routing",
         "stacks.kubernetes",
-        moved=("qdrant", "prompt-reviewer", "code-critic", "traffic"),
+        moved=("qdrant", "prompt-reviewer", "code-critic", "learning-cycle", "traffic"),
         # The LGTM stack stays on Docker, which also builds the agent image minikube loads.
         needs=("docker", "minikube"),
     ),

@@ -28,7 +28,7 @@ from components.observability import lgtm_eks_values as lgtm_values
 from components.observability.lgtm_eks import LgtmOnEks, LgtmOnEksArgs, store_buckets
 from components.runtime.kubernetes_service import Allow, KubernetesTarget, Pods, Scaling, labels_for
 from components.serving.kserve import MODEL_PORT, ModelServing, ModelServingArgs, ServedModel
-from components.workloads.agent import agent_image
+from components.workloads.agent import AGENT_NAMES, agent_image
 from components.workloads.agents_kubernetes import AgentsOnKubernetes, AgentsOnKubernetesArgs
 from stacks import namespaces, platform
 from stacks.namespaces import lab_namespace
@@ -42,7 +42,7 @@ EXPECTED_TELEMETRY_GB = 10
 """Loki, Tempo and Mimir objects a lab keeps within their retention."""
 MODEL_READER = "model-reader"
 """The model server's service account, and its IRSA role's stem."""
-HOSTS = ("mlflow", "grafana", "prompt-reviewer", "code-critic", "models")
+HOSTS = ("mlflow", "grafana", *AGENT_NAMES, "models")
 """Every host the gateway serves: each gets its own TLS listener and certificate name."""
 
 

@@ -62,6 +62,7 @@ def test_the_phase_runs_the_agents_qdrant_mlflow_minio_and_alloy_in_their_namesp
         ("agents", "qdrant", "StatefulSet"),
         ("agents", "prompt-reviewer", "Deployment"),
         ("agents", "code-critic", "Deployment"),
+        ("agents", "learning-cycle", "Deployment"),
         ("agents", "traffic", "Deployment"),
         ("mlops-system", "minio", "StatefulSet"),
         ("mlops-system", "mlflow", "StatefulSet"),
@@ -82,7 +83,7 @@ def test_gateway_api_objects_are_valid_against_the_gateway_api_schemas(objects):
     """Schemas of Gateway API v1.4.1 (vendored); the cluster gets v1.5.1, a superset for these kinds."""
     assert BUNDLE_VERSION == "v1.4.1"
     gateway_api = [o for o in objects if (o["apiVersion"], o["kind"]) in SUPPORTED]
-    assert len(gateway_api) == 6
+    assert len(gateway_api) == 7
     errors = {key(o): gateway_api_errors(o) for o in gateway_api}
     assert not any(errors.values()), errors
 
@@ -270,16 +271,20 @@ def allowed_connections(objects: list[dict]) -> set[tuple[str, str, int]]:
     return allowed
 
 
-AGENTS = ("prompt-reviewer", "code-critic")
+AGENTS = ("prompt-reviewer", "code-critic", "learning-cycle")
 WIRED = {
     ("traffic", "prompt-reviewer", 8081),
     ("traffic", "code-critic", 8082),
+    ("traffic", "learning-cycle", 8083),
+    ("learning-cycle", "prompt-reviewer", 8081),
+    ("learning-cycle", "code-critic", 8082),
     ("prompt-reviewer", "qdrant", 6333),
     ("code-critic", "qdrant", 6333),
     *((sender, "alloy", 4317) for sender in (*AGENTS, "traffic")),
     ("mlflow", "minio", 9000),
     ("traefik", "prompt-reviewer", 8081),
     ("traefik", "code-critic", 8082),
+    ("traefik", "learning-cycle", 8083),
     ("traefik", "mlflow", 5000),
     ("traefik", "minio", 9000),
     ("traefik", "minio", 9001),
@@ -346,7 +351,8 @@ def test_every_route_hangs_off_the_lab_gateway_and_reaches_a_service_port(object
     services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in of_kind(objects, "Service")}
     routes = of_kind(objects, "HTTPRoute")
     assert {r["spec"]["hostnames"][0] for r in routes} == {
-        f"{name}.localhost" for name in ("prompt-reviewer", "code-critic", "mlflow", "minio", "minio-console")
+        f"{name}.localhost"
+        for name in ("prompt-reviewer", "code-critic", "learning-cycle", "mlflow", "minio", "minio-console")
     }
     for route in routes:
         namespace = route["metadata"]["namespace"]
@@ -424,6 +430,7 @@ def test_outputs_tell_how_to_reach_the_lab(run):
     assert outputs["agentUrls"] == {
         "prompt-reviewer": "http://prompt-reviewer.localhost:8080",
         "code-critic": "http://code-critic.localhost:8080",
+        "learning-cycle": "http://learning-cycle.localhost:8080",
     }
     assert "port-forward service/traefik 8080:80" in outputs["gatewayPortForward"]
     dvc = outputs["dvcRemoteCommands"]

@@ -181,7 +181,7 @@ def test_the_workloads_send_telemetry_to_the_stores_in_the_cluster(objects):
         for rule in named(objects, "NetworkPolicy", "alloy")["spec"]["ingress"]
         for peer in rule["from"]
     }
-    assert senders == {"prompt-reviewer", "code-critic", "traffic"}
+    assert senders == {"prompt-reviewer", "code-critic", "learning-cycle", "traffic"}
     readers = {
         b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding") if b["metadata"]["name"] == "alloy-pod-logs"
     }

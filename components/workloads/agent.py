@@ -21,6 +21,8 @@ ROLES = {"prompt-reviewer": 8081, "code-critic": 8082}
 """The reviewers, by the port each listens on."""
 WORKFLOW = "learning-cycle"
 WORKFLOW_PORT = 8083
+AGENT_NAMES = (*ROLES, WORKFLOW)
+"""Every service the image runs but the traffic: each is routed by the gateway."""
 REVIEWER_URL_ENV = {"prompt-reviewer": "PROMPT_REVIEWER_URL", "code-critic": "CODE_CRITIC_URL"}
 TRAFFIC_PORT = 8090
 # Requests per second in total. A real provider bills every request: one a minute keeps the
@@ -30,8 +32,9 @@ TRAFFIC_RATE = {"simulated": 1.0, "paid": 1 / 60}
 SIMULATED_ERROR_RATE = 0.02
 # The semantic cache's embedding model and Qdrant client put an agent near 140 MiB under load.
 AGENT_MEMORY_MIB = 256
-# No embedding model: the workflow measured 110 MB RSS under 20 concurrent runs.
-WORKFLOW_MEMORY_MIB = 160
+# No embedding model: the workflow measured 105 MiB RSS under 20 concurrent runs (the traffic
+# keeps at most 4 in flight), so it fits the traffic generator's allowance.
+WORKFLOW_MEMORY_MIB = 128
 TRAFFIC_MEMORY_MIB = 128
 QDRANT_COLLECTION = "review-guidelines"
 API_KEY_ENV = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}

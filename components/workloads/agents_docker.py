@@ -1,4 +1,4 @@
-"""Phase `agents` on Docker: Qdrant, the two agents and their traffic, on the lab network."""
+"""Phase `agents` on Docker: Qdrant, the reviewers, the learning-cycle workflow and their traffic."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import pulumi
 
 from components.runtime.docker_service import DockerTarget, build_image, render_services
-from components.workloads.agent import ROLES, LlmBackend, agent_image, agent_service, traffic_service
+from components.workloads.agent import (
+    ROLES,
+    LlmBackend,
+    agent_image,
+    agent_service,
+    traffic_service,
+    workflow_service,
+)
 from components.workloads.qdrant import qdrant_service
 
 
@@ -29,7 +36,8 @@ class AgentsOnDocker(pulumi.ComponentResource):
         image = agent_image()
         self.image_spec = image
         qdrant = qdrant_service()
-        agents = [agent_service(role, image, args.llm, args.otlp_grpc_url, qdrant.url("http")) for role in ROLES]
+        reviewers = [agent_service(role, image, args.llm, args.otlp_grpc_url, qdrant.url("http")) for role in ROLES]
+        agents = [*reviewers, workflow_service(image, args.llm, args.otlp_grpc_url, reviewers)]
         urls = [agent.url("http") for agent in agents]
         traffic = traffic_service(image, urls, args.otlp_grpc_url, args.llm.provider)
         self.image = build_image("agent", image, pulumi.ResourceOptions(parent=self))

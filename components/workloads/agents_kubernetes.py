@@ -19,7 +19,7 @@ from components.runtime.kubernetes_service import (
     to_service,
 )
 from components.runtime.spec import Image, ServiceSpec
-from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service
+from components.workloads.agent import ROLES, LlmBackend, agent_service, traffic_service, workflow_service
 from components.workloads.qdrant import qdrant_service
 
 HTTPS_PORT = 443
@@ -61,7 +61,7 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
             )
             self.access_key = pulumi.Output.secret(key.result)
         self.qdrant = replace(qdrant_service(), namespace=namespace)
-        self.agents = [
+        reviewers = [
             replace(
                 agent_service(
                     role, args.image, args.llm, otlp_url, self.qdrant.url("http"), access_key=self.access_key
@@ -70,6 +70,11 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
             )
             for role in ROLES
         ]
+        self.workflow = replace(
+            workflow_service(args.image, args.llm, otlp_url, reviewers, access_key=self.access_key),
+            namespace=namespace,
+        )
+        self.agents = [*reviewers, self.workflow]
         agent_urls = [agent.url("http") for agent in self.agents]
         self.traffic = replace(
             traffic_service(args.image, agent_urls, otlp_url, args.llm.provider, access_key=self.access_key),
@@ -86,18 +91,27 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
             self.qdrant.name: self._render(
                 self.qdrant,
                 args,
-                ingress=tuple(from_pods(pods(agent), self.qdrant, "http") for agent in self.agents),
+                ingress=tuple(from_pods(pods(agent), self.qdrant, "http") for agent in reviewers),
                 skips={"CKV_K8S_40": f"the unprivileged image's user (uid {self.qdrant.uid}) owns its files"},
             ),
             **{
                 agent.name: self._render(
                     agent,
                     args,
-                    ingress=(from_pods(pods(self.traffic), agent, "http"), from_pods(args.gateway, agent, "http")),
-                    egress=(to_service(self.qdrant, "http"), send_telemetry, *call_provider),
+                    ingress=(
+                        from_pods(pods(self.traffic), agent, "http"),
+                        from_pods(args.gateway, agent, "http"),
+                        *((from_pods(pods(self.workflow), agent, "http"),) if agent in reviewers else ()),
+                    ),
+                    egress=(
+                        *((to_service(self.qdrant, "http"),) if agent in reviewers else ()),
+                        *(to_service(reviewer, "http") for reviewer in reviewers if agent is self.workflow),
+                        send_telemetry,
+                        *call_provider,
+                    ),
                     skips=key_in_env if agent.secret_env else None,
                     depends_on=[args.image_ready],
-                    scaling=args.scaling,
+                    scaling=args.scaling if agent in reviewers else None,
                 )
                 for agent in self.agents
             },

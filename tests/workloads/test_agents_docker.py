@@ -1,4 +1,4 @@
-"""Phase `agents` on the local stack: Qdrant, the two agents and their traffic on Docker."""
+"""Phase `agents` on the local stack: Qdrant, the reviewers, the workflow and their traffic on Docker."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from tests.docker_view import REMOTE_IMAGE, VOLUME, endpoints, services
 from tests.harness import failed_stack
 
 AGENTS = ("prompt-reviewer", "code-critic")
-ADDED = {"qdrant", *AGENTS, "traffic"}
+WORKFLOW = "learning-cycle"
+ADDED = {"qdrant", *AGENTS, WORKFLOW, "traffic"}
 MEMORY_BUDGET_MIB = 3072
 
 
@@ -50,7 +51,7 @@ def test_agent_image_is_built_once_from_the_app_and_pinned_to_its_source(agents_
     assert image["build"]["context"] == "apps/agent"
     assert image["name"] == f"llm-infra-lab/agent:{source_tag()}"
     assert re.fullmatch(r"[0-9a-f]{12}", source_tag())
-    assert {running[name].image for name in (*AGENTS, "traffic")} == {image["name"]}
+    assert {running[name].image for name in (*AGENTS, WORKFLOW, "traffic")} == {image["name"]}
     assert running["qdrant"].image == "qdrant/qdrant:v1.18.2-unprivileged"
 
 
@@ -82,9 +83,19 @@ def test_agents_send_telemetry_to_alloy_and_retrieve_from_qdrant(agents_run, run
     assert running[name].listening_ports["http"] == int(env["PORT"])
 
 
-def test_traffic_reaches_both_agents(agents_run, running):
+def test_the_workflow_calls_both_reviewers_on_the_lab_network_and_nothing_else(agents_run, running):
+    env = running[WORKFLOW].env
+    assert env["AGENT_ROLE"] == env["OTEL_SERVICE_NAME"] == WORKFLOW
+    reviewers = {env["PROMPT_REVIEWER_URL"], env["CODE_CRITIC_URL"]}
+    assert {urlsplit(url).hostname for url in reviewers} == set(AGENTS)
+    assert all(reachable(agents_run, url) for url in reviewers)
+    assert "QDRANT_URL" not in env
+    assert running[WORKFLOW].listening_ports["http"] == int(env["PORT"]) == 8083
+
+
+def test_traffic_reaches_the_reviewers_and_the_workflow(agents_run, running):
     urls = running["traffic"].env["AGENT_URLS"].split(",")
-    assert {urlsplit(url).hostname for url in urls} == set(AGENTS)
+    assert {urlsplit(url).hostname for url in urls} == {*AGENTS, WORKFLOW}
     assert all(reachable(agents_run, url) for url in urls)
     assert running["traffic"].container["command"] == ["python", "-m", "agent.traffic"]
 
@@ -92,6 +103,7 @@ def test_traffic_reaches_both_agents(agents_run, running):
 def test_agents_are_published_on_loopback_and_qdrant_is_not(running):
     assert [(p["ip"], p["external"]) for p in running["prompt-reviewer"].container["ports"]] == [("127.0.0.1", 8081)]
     assert [(p["ip"], p["external"]) for p in running["code-critic"].container["ports"]] == [("127.0.0.1", 8082)]
+    assert [(p["ip"], p["external"]) for p in running[WORKFLOW].container["ports"]] == [("127.0.0.1", 8083)]
     assert not running["qdrant"].container.get("ports")
     assert not running["traffic"].container.get("ports")
 
@@ -187,5 +199,6 @@ def test_outputs_add_the_agent_urls(agents_run):
     assert agents_run.outputs["agentUrls"] == {
         "prompt-reviewer": "http://localhost:8081",
         "code-critic": "http://localhost:8082",
+        WORKFLOW: "http://localhost:8083",
     }
     assert agents_run.secret_outputs == {"grafanaAdminPassword"}
