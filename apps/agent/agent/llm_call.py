@@ -44,6 +44,7 @@ class InstrumentedChat:
             sc.GEN_AI_OPERATION_NAME: sc.OPERATION_CHAT,
             sc.GEN_AI_SYSTEM: provider.system,
             sc.GEN_AI_PROVIDER_NAME: provider.system,
+            sc.PEER_SERVICE: provider.system,
             sc.GEN_AI_REQUEST_MODEL: request.model,
             sc.GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
             sc.AGENT_NAME: role,

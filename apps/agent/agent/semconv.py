@@ -138,7 +138,9 @@ AGENT_WORKFLOW_STEP = "agent.workflow.step"
 AGENT_WORKFLOW_COMPLETE = "agent.workflow.complete"
 """On the workflow's server span: whether every step succeeded."""
 PEER_SERVICE = "peer.service"
-"""On a call to another agent: the service called (Tempo's service graph also pairs the spans)."""
+"""On every client span: the agent, Qdrant or LLM provider called. Tempo's service graph pairs a
+call to another agent with that agent's server span, and draws Qdrant and the LLM, which send no
+spans, as virtual nodes named by this attribute (one of its default peer attributes)."""
 
 # --- span events --------------------------------------------------------------------------
 EVENT_LLM_RETRY = "agent.llm.retry"

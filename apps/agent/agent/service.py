@@ -376,6 +376,7 @@ class ReviewService:
             attributes={
                 sc.AGENT_NAME: self.settings.role,
                 sc.DB_SYSTEM_NAME: sc.DB_SYSTEM_QDRANT,
+                sc.PEER_SERVICE: sc.DB_SYSTEM_QDRANT,
                 sc.DB_COLLECTION_NAME: collection,
                 sc.DB_OPERATION_NAME: operation,
                 **attributes,

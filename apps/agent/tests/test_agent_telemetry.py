@@ -129,6 +129,7 @@ def test_spans_of_one_review(captured: Captured, reviewed: dict[str, Any]) -> No
         "gen_ai.operation.name": "chat",
         "gen_ai.system": "simulated",
         "gen_ai.provider.name": "simulated",
+        "peer.service": "simulated",
         "gen_ai.request.model": "simulated-small",
         "gen_ai.request.max_tokens": 1024,
         "gen_ai.response.model": "simulated-small",
@@ -145,7 +146,7 @@ def test_spans_of_one_review(captured: Captured, reviewed: dict[str, Any]) -> No
     assert retrieval.attributes["agent.retrieval.outcome"] == "hit"
     assert retrieval.attributes["agent.retrieval.mode"] == "hybrid"
     assert retrieval.attributes["agent.retrieval.reranked"] is True
-    assert retrieval.attributes["db.system.name"] == "qdrant"
+    assert retrieval.attributes["db.system.name"] == retrieval.attributes["peer.service"] == "qdrant"
     assert retrieval.attributes["db.collection.name"] == "review-guidelines"
     assert list(retrieval.attributes["agent.retrieval.guideline_ids"]) == reviewed["guideline_ids"]  # type: ignore[arg-type]
 
