@@ -115,7 +115,7 @@ def evaluate(
                 fusion=variant.fusion,
                 reranker=reranker if variant.rerank else None,
             )
-            for role in {q.role for q in queries}
+            for role in sorted({q.role for q in queries})  # a fixed seeding order: ties rank the same every run
         }
         for store in stores.values():
             store.ensure_seeded()
