@@ -291,8 +291,9 @@ def test_cost_covers_the_additions_and_stays_under_the_target(run):
 
 
 def test_the_agents_on_the_internet_ask_for_a_generated_key_the_traffic_sends(run, objects):
-    """The gateway puts the agents on a network: /review needs the key, which only a secret output shows."""
-    for name in ("prompt-reviewer", "code-critic", "traffic"):
+    """The gateway puts the agents on a network: /review and /cycle need the key, which only a secret
+    output shows; learning-cycle hands it on to the reviewers."""
+    for name in ("prompt-reviewer", "code-critic", "learning-cycle", "traffic"):
         (container,) = named(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"]
         reference = {e["name"]: e for e in container["env"]}["AGENT_API_KEY"]["valueFrom"]["secretKeyRef"]
         (secret,) = [s for s in run.of_type("kubernetes:core/v1:Secret") if s["metadata"]["name"] == reference["name"]]
