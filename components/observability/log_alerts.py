@@ -24,13 +24,17 @@ SEVERITY_NUMBER = "severity_number"
 SEVERITY_ERROR = 17
 """OpenTelemetry's SeverityNumber.ERROR: Python's ERROR is 17, CRITICAL 21, WARNING 13."""
 
-# The simulated provider makes about 3% of reviews ungrounded and each reviewer answers about 0.5 reviews/s
-# (1/s across two): 0.03 * 0.5 * 600 s = 9 ungrounded reviews per agent in 10 minutes. Four times that,
-# 36 (one review in eight), is a count a Poisson mean of 9 exceeds about once in 10^12 windows: quiet at
-# the normal rate, while a real regression fires within about 20 minutes.
+# Only an LLM answer can be ungrounded, and the semantic cache answers the popular texts: an agent's
+# LLM answers are about its new texts, a quarter of what the traffic sends it (code-critic gets about
+# 400 texts in 10 minutes, half from learning-cycle). The simulated provider makes 3.6% of new code
+# reviews and 2.6% of new prompt reviews ungrounded: about 4 in 10 minutes for code-critic, fewer for
+# prompt-reviewer. 36, one in three answers, is a count a Poisson mean of 4 never reaches by chance,
+# and a model that starts making things up reaches it within minutes. To watch it fire offline, send
+# code-critic new code at 5 a second (apps/agent's traffic generator, TRAFFIC_NEW_FRACTION=1): about
+# 100 ungrounded reviews in 10 minutes.
 UNGROUNDED_WINDOW = "10m"
-UNGROUNDED_NORMAL = 9
-UNGROUNDED_PER_WINDOW = 4 * UNGROUNDED_NORMAL
+UNGROUNDED_NORMAL = 4
+UNGROUNDED_PER_WINDOW = 36
 # The simulated provider fails 2% of LLM calls, each logged at ERROR once its retries are spent: about 3
 # lines per agent in 5 minutes. 30, one every 10 s, is a burst: Qdrant down alone logs one per review.
 ERROR_WINDOW = "5m"
