@@ -75,7 +75,8 @@ def log_agent_rules() -> dict:
                             "summary": f"Agent {{{{ $labels.{AGENT} }}}} gives too many ungrounded reviews",
                             "description": (
                                 f"{{{{ $value }}}} reviews in {UNGROUNDED_WINDOW} cited guidelines retrieval did not "
-                                f"return, or none (normally about {UNGROUNDED_NORMAL}). Each "
+                                "return, cited none, or quoted code the input lacks "
+                                f"(normally about {UNGROUNDED_NORMAL}). Each "
                                 f"{semconv.EVENT_UNGROUNDED} log event carries its review's trace id: run "
                                 f"{LAB_STREAMS} | {ungrounded} in Explore (Loki) and follow a line's TraceID "
                                 "link to the review's trace in Tempo."
