@@ -251,6 +251,22 @@ async def read_json(request: Request, settings: Settings, model: type[BodyT]) ->
         raise RequestValidationError(validation_errors(exc)) from None
 
 
+def json_body_docs(model: type[BaseModel], *, too_large: str, failed: str) -> dict[str, Any]:
+    """The OpenAPI of an endpoint that reads its body with read_json: the body's schema and each refusal."""
+    return {
+        "responses": {
+            401: {"description": "The agent has a key and the request does not carry it"},
+            413: {"description": too_large},
+            415: {"description": "Body is not JSON (content-type)"},
+            422: {"description": "Invalid request"},
+            502: {"description": failed},
+        },
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}
+        },
+    }
+
+
 def check_length(field: str, text: str, settings: Settings) -> None:
     if len(text) > settings.max_text_chars:
         raise HTTPException(413, f"{field} has {len(text)} characters; the limit is {settings.max_text_chars}")
@@ -350,19 +366,7 @@ def create_app(
     @app.post(
         "/review",
         response_model=ReviewResponse,
-        responses={
-            401: {"description": "The agent has a key and the request does not carry it"},
-            413: {"description": "Text or body too large"},
-            415: {"description": "Body is not JSON (content-type)"},
-            422: {"description": "Invalid request"},
-            502: {"description": "The LLM provider failed"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ReviewRequest.model_json_schema()}},
-            }
-        },
+        **json_body_docs(ReviewRequest, too_large="Text or body too large", failed="The LLM provider failed"),
     )
     async def review(request: Request) -> Any:
         """Review `text` as this agent's role; the body is read by hand to cap its size first."""

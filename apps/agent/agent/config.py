@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from opentelemetry import propagate
+
 from agent.pricing import CHEAP_MODELS, DEFAULT_MODELS
 from agent.roles import ALL_ROLES, CODE_CRITIC, LEARNING_CYCLE, PROMPT_REVIEWER
 from agent.semconv import RETRIEVAL_MODE_HYBRID, RETRIEVAL_MODES
@@ -49,6 +51,13 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+def agent_request_headers(access_key: Secret | None) -> dict[str, str]:
+    """Headers of a call to an agent: its key as the bearer token it checks, and the current trace context."""
+    headers = {"authorization": f"Bearer {access_key.reveal()}"} if access_key else {}
+    propagate.inject(headers)
+    return headers
 
 
 SWITCH_VALUES = {

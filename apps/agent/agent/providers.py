@@ -147,6 +147,11 @@ def retry_after_seconds(headers: httpx.Headers, now: float | None = None) -> flo
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def server_port(url: httpx.URL) -> int:
+    """The port a URL reaches, its scheme's default when it names none (`server.port`)."""
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
 class LLMProvider(Protocol):
     system: str
     """The `gen_ai.system` / `gen_ai.provider.name` value."""
@@ -220,7 +225,7 @@ class SimulatedProvider:
         await self._sleep(self.latency(request.model, request.user))
         if self.fails(request.model, request.user, repeat):
             raise ProviderError("simulated provider overloaded", error_type="overloaded_error", status_code=529)
-        text = self._answer(request)
+        text = self._answer(request, digest)
         return ChatResult(
             text=text,
             model=request.model,
@@ -245,15 +250,16 @@ class SimulatedProvider:
     MISQUOTES_PER_MILLE = 10
     MISQUOTE = "os.system(user_input)"
 
-    def _answer(self, request: ChatRequest) -> str:
+    def _answer(self, request: ChatRequest, digest: int) -> str:
+        """`digest`, the request's hash, picks what varies: the assignment's parts, a review's slip."""
         if self.role == LEARNING_CYCLE:
-            return _assignment(request.user, self._digest(request.model, request.user))
-        return self._review(request)
+            return _assignment(request.user, digest)
+        return self._review(request, digest)
 
-    def _review(self, request: ChatRequest) -> str:
+    def _review(self, request: ChatRequest, digest: int) -> str:
         findings = _code_findings(request.user) if self.role == CODE_CRITIC else _prompt_findings(request.user)
         retrieved = re.findall(r"^- \[([a-z]{2}-\d{3})\]", request.system, flags=re.MULTILINE)
-        slip = (self._digest(request.model, request.user) >> 32) % 1000
+        slip = (digest >> 32) % 1000
         count = len(findings)
         verdict = "looks good" if not count else f"needs work ({count} finding{'' if count == 1 else 's'})"
         lines = [f"Verdict: {verdict}."]
@@ -421,7 +427,7 @@ class _HttpProvider:
         )
         url = httpx.URL(base_url)
         self.server_address: str | None = url.host
-        self.server_port: int | None = url.port or (443 if url.scheme == "https" else 80)
+        self.server_port: int | None = server_port(url)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={str(self._client.base_url)!r})"

@@ -389,9 +389,9 @@ class AgentMetrics:
 
     def record_workflow(self, *, workflow: str, duration_s: float, error_type: str | None = None) -> None:
         attributes = {sc.AGENT_WORKFLOW_NAME: workflow}
-        self.workflow_duration.record(
-            duration_s, {**attributes, sc.ERROR_TYPE: error_type} if error_type else attributes
-        )
+        if error_type:
+            attributes[sc.ERROR_TYPE] = error_type
+        self.workflow_duration.record(duration_s, attributes)
 
     def record_workflow_step(
         self, *, workflow: str, step: str, duration_s: float, error_type: str | None = None

@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 from fastapi import FastAPI
-from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from agent.config import ACCESS_KEY_VARIABLE, ConfigError, Secret
+from agent.config import ACCESS_KEY_VARIABLE, ConfigError, Secret, agent_request_headers
 from agent.roles import LEARNING_CYCLE
 from agent.serving import serve
 from agent.telemetry import Telemetry
@@ -179,13 +178,12 @@ class TrafficGenerator:
             kind=SpanKind.CLIENT,
             attributes={"http.request.method": "POST", "url.full": f"{url}{path}", "agent.name": role or "unknown"},
         ) as span:
-            headers: dict[str, str] = {}
-            if self.config.access_key:
-                headers["authorization"] = f"Bearer {self.config.access_key.reveal()}"
-            propagate.inject(headers)
             try:
                 response = await self.client.post(
-                    f"{url}{path}", json=body, headers=headers, timeout=self.config.timeout_s
+                    f"{url}{path}",
+                    json=body,
+                    headers=agent_request_headers(self.config.access_key),
+                    timeout=self.config.timeout_s,
                 )
             except httpx.HTTPError as exc:
                 self.stats.failed += 1

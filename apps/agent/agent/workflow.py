@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from agent import semconv as sc
-from agent.config import Settings
+from agent.config import Settings, agent_request_headers
 from agent.llm_call import InstrumentedChat
-from agent.providers import ChatRequest, LLMProvider, ProviderError
+from agent.providers import ChatRequest, LLMProvider, ProviderError, server_port
 from agent.roles import CODE_CRITIC, LEARNING_CYCLE, PROMPT_REVIEWER, system_prompt, user_message
 from agent.routing import REASON_SIMPLE, ROUTE_CHEAP, Route, Router
 from agent.telemetry import AgentMetrics, Telemetry
@@ -185,19 +184,18 @@ class LearningCycle:
                 "http.request.method": "POST",
                 "url.full": str(url),
                 sc.SERVER_ADDRESS: url.host,
-                sc.SERVER_PORT: url.port or (443 if url.scheme == "https" else 80),
+                sc.SERVER_PORT: server_port(url),
                 sc.PEER_SERVICE: reviewer,
             },
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            headers: dict[str, str] = {}
-            if self.settings.access_key:
-                headers["authorization"] = f"Bearer {self.settings.access_key.reveal()}"
-            propagate.inject(headers)
             try:
                 response = await self.client.post(
-                    url, json={"text": text}, headers=headers, timeout=self.settings.reviewer_timeout_s
+                    url,
+                    json={"text": text},
+                    headers=agent_request_headers(self.settings.access_key),
+                    timeout=self.settings.reviewer_timeout_s,
                 )
                 span.set_attribute("http.response.status_code", response.status_code)
                 if response.status_code != 200:

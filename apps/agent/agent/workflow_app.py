@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent import __version__
 from agent import semconv as sc
-from agent.app import add_error_handlers, check_access, check_length, current_trace_id, instrument, not_blank, read_json
+from agent.app import (
+    add_error_handlers,
+    check_access,
+    check_length,
+    current_trace_id,
+    instrument,
+    json_body_docs,
+    not_blank,
+    read_json,
+)
 from agent.config import Settings
 from agent.providers import LLMProvider, make_local_provider, make_provider
 from agent.roles import LEARNING_CYCLE
@@ -117,19 +126,11 @@ def create_workflow_app(
     @app.post(
         "/cycle",
         response_model=CycleResponse,
-        responses={
-            401: {"description": "The agent has a key and the request does not carry it"},
-            413: {"description": "Task, code or body too large"},
-            415: {"description": "Body is not JSON (content-type)"},
-            422: {"description": "Invalid request"},
-            502: {"description": "Neither an assignment nor a code review came back (the body says why)"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": CycleRequest.model_json_schema()}},
-            }
-        },
+        **json_body_docs(
+            CycleRequest,
+            too_large="Task, code or body too large",
+            failed="Neither an assignment nor a code review came back (the body says why)",
+        ),
     )
     async def run_cycle(request: Request) -> Any:
         """Write an assignment for `task`, have it and `code` reviewed, and report on both."""
