@@ -22,7 +22,7 @@ from qdrant_client import QdrantClient
 
 from agent.app import create_app
 from agent.config import Settings
-from agent.providers import LLMProvider, SimulatedProvider
+from agent.providers import ChatRequest, ChatResult, LLMProvider, SimulatedProvider
 from agent.roles import user_message
 from agent.serving import server_config
 from agent.telemetry import Telemetry
@@ -73,6 +73,25 @@ class Captured:
 
     def log_records(self) -> list[ReadableLogRecord]:
         return list(self.logs.get_finished_logs())
+
+
+class RecordingProvider:
+    """Answers with a fixed review and keeps every request it got."""
+
+    system = "recording"
+    server_address: str | None = None
+    server_port: int | None = None
+
+    def __init__(self, review: str = "Verdict: looks good.") -> None:
+        self.review = review
+        self.requests: list[ChatRequest] = []
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        self.requests.append(request)
+        return ChatResult(text=self.review, model=request.model, input_tokens=10, output_tokens=5)
+
+    async def aclose(self) -> None:
+        return None
 
 
 def counters(captured: Captured, name: str) -> dict[tuple[tuple[str, object], ...], float]:

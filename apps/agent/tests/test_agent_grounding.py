@@ -11,10 +11,10 @@ from qdrant_client import QdrantClient
 
 from agent import semconv as sc
 from agent.grounding import check_grounding
-from agent.providers import ChatRequest, ChatResult, SimulatedProvider
+from agent.providers import ChatRequest, SimulatedProvider
 from agent.roles import CODE_CRITIC, PROMPT_REVIEWER, guidelines_for, system_prompt, user_message
 from agent.workload import Workload
-from agent_test_support import CODE, Captured, client_for, counters, make_settings
+from agent_test_support import CODE, Captured, RecordingProvider, client_for, counters, make_settings
 
 RETRIEVED = ("cc-001", "cc-002", "cc-005")
 
@@ -71,32 +71,15 @@ def test_the_simulated_provider_is_ungrounded_now_and_then_and_always_for_the_sa
     assert asyncio.run(problems_of(flagged)) == [p for p in problems if p], "the same text, the same slip"
 
 
-class UngroundedProvider:
-    """Cites a guideline id nobody retrieved, as a model that makes one up would."""
-
-    system = "ungrounded"
-    server_address: str | None = None
-    server_port: int | None = None
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        self.calls += 1
-        return ChatResult("Verdict: needs work.\n1. Pin versions [cc-042]", request.model, 100, 20)
-
-    async def aclose(self) -> None:
-        return None
-
-
 def test_an_ungrounded_review_is_answered_flagged_counted_logged_with_its_trace_and_never_cached(
     captured: Captured, memory_qdrant: QdrantClient
 ) -> None:
-    provider = UngroundedProvider()
+    # Cites a guideline id nobody retrieved, as a model that makes one up would.
+    provider = RecordingProvider("Verdict: needs work.\n1. Pin versions [cc-042]")
     with client_for(make_settings(CODE_CRITIC), captured, qdrant=memory_qdrant, provider=provider) as client:
         first = client.post("/review", json={"text": CODE}).json()
         client.post("/review", json={"text": CODE})
-    assert provider.calls == 2, "an ungrounded review must not be served from the cache"
+    assert len(provider.requests) == 2, "an ungrounded review must not be served from the cache"
     assert first["grounding"] == {
         "grounded": False,
         "problems": [sc.GROUNDING_CITED_UNRETRIEVED],

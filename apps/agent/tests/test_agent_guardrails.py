@@ -12,9 +12,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from agent.guardrails import INJECTION_RULES, injection_rules, luhn_valid, redact
-from agent.providers import ChatRequest, ChatResult
 from agent.workload import CODE_TOPICS, PROMPT_TOPICS
-from agent_test_support import Captured, client_for, counters, make_settings
+from agent_test_support import Captured, RecordingProvider, client_for, counters, make_settings
 
 EMAIL = "jane.doe+billing@example.co.uk"
 PHONE = "+1 (415) 555-0100"
@@ -118,25 +117,6 @@ def test_obfuscation_with_width_and_invisible_characters_is_seen() -> None:
 )
 def test_ordinary_texts_are_not_flagged(text: str) -> None:
     assert injection_rules(text) == []
-
-
-class RecordingProvider:
-    """Answers with a fixed review and keeps every request it got."""
-
-    system = "recording"
-    server_address: str | None = None
-    server_port: int | None = None
-
-    def __init__(self, review: str = "Verdict: looks good.") -> None:
-        self.review = review
-        self.requests: list[ChatRequest] = []
-
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        self.requests.append(request)
-        return ChatResult(text=self.review, model=request.model, input_tokens=10, output_tokens=5)
-
-    async def aclose(self) -> None:
-        return None
 
 
 def test_pii_never_reaches_the_llm_logs_spans_or_answer(captured: Captured, caplog: pytest.LogCaptureFixture) -> None:

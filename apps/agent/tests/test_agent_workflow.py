@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -21,7 +20,7 @@ from agent.providers import ChatRequest, ChatResult, ProviderError, SimulatedPro
 from agent.roles import CODE_CRITIC, LEARNING_CYCLE, PROMPT_REVIEWER
 from agent.telemetry import Telemetry
 from agent.workflow_app import create_workflow_app
-from agent_test_support import CODE, TestClient, closed_port, listening_socket, make_settings, serving
+from agent_test_support import CODE, Captured, TestClient, closed_port, listening_socket, make_settings, serving
 
 TASK = "Write a function that loads a JSON config file"
 KEY = "k" * 24
@@ -61,15 +60,8 @@ def lab(spans: InMemorySpanExporter, *, key: str | None = None, down: tuple[str,
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
-def service_telemetry(
-    service: str, spans: InMemorySpanExporter, reader: InMemoryMetricReader | None = None
-) -> Telemetry:
-    return Telemetry(
-        Resource.create({"service.name": service}),
-        span_exporter=spans,
-        metric_readers=[reader] if reader else [],
-        synchronous=True,
-    )
+def service_telemetry(service: str, spans: InMemorySpanExporter) -> Telemetry:
+    return Telemetry(Resource.create({"service.name": service}), span_exporter=spans, synchronous=True)
 
 
 def service_of(span: ReadableSpan) -> str:
@@ -129,8 +121,7 @@ def test_one_trace_spans_the_three_services_with_a_span_per_step() -> None:
     assert step["step review_prompt"].start_time >= step["step generate_assignment"].end_time  # type: ignore[operator]
 
 
-def test_a_reviewer_down_fails_its_step_and_the_rest_still_report() -> None:
-    spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+def test_a_reviewer_down_fails_its_step_and_the_rest_still_report(captured: Captured) -> None:
     settings = make_settings(
         LEARNING_CYCLE,
         reviewer_urls={
@@ -140,7 +131,7 @@ def test_a_reviewer_down_fails_its_step_and_the_rest_still_report() -> None:
     )
     app = create_workflow_app(
         settings,
-        telemetry=service_telemetry(LEARNING_CYCLE, spans, reader),
+        telemetry=captured.telemetry,
         provider=SimulatedProvider(LEARNING_CYCLE, latency_s=0.0, error_rate=0.0),
     )
     with TestClient(app) as client:
@@ -155,15 +146,15 @@ def test_a_reviewer_down_fails_its_step_and_the_rest_still_report() -> None:
         sc.STEP_COMPOSE_REPORT: ("ok", None),
     }
     assert "Code: not reviewed." in body["report"]
-    points = metric_points(reader, sc.AGENT_WORKFLOW_STEP_DURATION)
+    points = [dict(p.attributes or {}) for p in captured.metric(sc.AGENT_WORKFLOW_STEP_DURATION).data.data_points]
     assert {(p[sc.AGENT_WORKFLOW_STEP], p.get(sc.ERROR_TYPE)) for p in points} == {
         (sc.STEP_GENERATE_ASSIGNMENT, None),
         (sc.STEP_REVIEW_PROMPT, "ConnectError"),
         (sc.STEP_REVIEW_CODE, "ConnectError"),
         (sc.STEP_COMPOSE_REPORT, None),
     }
-    (run,) = metric_points(reader, sc.AGENT_WORKFLOW_DURATION)
-    assert run == {sc.AGENT_WORKFLOW_NAME: LEARNING_CYCLE, sc.ERROR_TYPE: "ConnectError"}
+    (run,) = captured.metric(sc.AGENT_WORKFLOW_DURATION).data.data_points
+    assert dict(run.attributes or {}) == {sc.AGENT_WORKFLOW_NAME: LEARNING_CYCLE, sc.ERROR_TYPE: "ConnectError"}
 
 
 class FailingProvider:
@@ -228,15 +219,3 @@ def test_the_workflow_needs_both_reviewers_urls() -> None:
         {"AGENT_ROLE": LEARNING_CYCLE, "PROMPT_REVIEWER_URL": "http://p:8081/", "CODE_CRITIC_URL": "http://c:8082"}
     )
     assert settings.reviewer_urls == {PROMPT_REVIEWER: "http://p:8081", CODE_CRITIC: "http://c:8082"}
-
-
-def metric_points(reader: InMemoryMetricReader, name: str) -> list[dict[str, object]]:
-    data = reader.get_metrics_data()
-    return [
-        dict(point.attributes or {})
-        for resource_metrics in (data.resource_metrics if data else [])
-        for scope_metrics in resource_metrics.scope_metrics
-        for metric in scope_metrics.metrics
-        if metric.name == name
-        for point in metric.data.data_points
-    ]
