@@ -87,6 +87,26 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
         def pods(spec: ServiceSpec) -> Pods:
             return Pods(namespace, spec.name)
 
+        def render_agent(
+            agent: ServiceSpec,
+            *,
+            callers: tuple[Pods, ...] = (),
+            calls: tuple[Allow, ...] = (),
+            scaling: Scaling | None = None,
+        ) -> KubernetesService:
+            """An agent the traffic, the gateway and `callers` reach; it reaches `calls`, Alloy and the provider."""
+            return self._render(
+                agent,
+                args,
+                ingress=tuple(
+                    from_pods(caller, agent, "http") for caller in (pods(self.traffic), args.gateway, *callers)
+                ),
+                egress=(*calls, send_telemetry, *call_provider),
+                skips=key_in_env if agent.secret_env else None,
+                depends_on=[args.image_ready],
+                scaling=scaling,
+            )
+
         self.services = {
             self.qdrant.name: self._render(
                 self.qdrant,
@@ -95,26 +115,17 @@ class AgentsOnKubernetes(pulumi.ComponentResource):
                 skips={"CKV_K8S_40": f"the unprivileged image's user (uid {self.qdrant.uid}) owns its files"},
             ),
             **{
-                agent.name: self._render(
-                    agent,
-                    args,
-                    ingress=(
-                        from_pods(pods(self.traffic), agent, "http"),
-                        from_pods(args.gateway, agent, "http"),
-                        *((from_pods(pods(self.workflow), agent, "http"),) if agent in reviewers else ()),
-                    ),
-                    egress=(
-                        *((to_service(self.qdrant, "http"),) if agent in reviewers else ()),
-                        *(to_service(reviewer, "http") for reviewer in reviewers if agent is self.workflow),
-                        send_telemetry,
-                        *call_provider,
-                    ),
-                    skips=key_in_env if agent.secret_env else None,
-                    depends_on=[args.image_ready],
-                    scaling=args.scaling if agent in reviewers else None,
+                reviewer.name: render_agent(
+                    reviewer,
+                    callers=(pods(self.workflow),),
+                    calls=(to_service(self.qdrant, "http"),),
+                    scaling=args.scaling,
                 )
-                for agent in self.agents
+                for reviewer in reviewers
             },
+            self.workflow.name: render_agent(
+                self.workflow, calls=tuple(to_service(reviewer, "http") for reviewer in reviewers)
+            ),
             self.traffic.name: self._render(
                 self.traffic,
                 args,
